@@ -1,0 +1,1 @@
+"""Compositions of monitor stages: batch, live and training pipelines, and the CLI."""
