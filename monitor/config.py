@@ -37,20 +37,24 @@ class ModelConfig(_Base):
         None,
         description="Weights path or ultralytics name; None = promoted model of models/registry.json.",
     )
-    imgsz: int = Field(640, ge=32, le=4096, description="Inference size (pixels, multiple of 32).")
+    imgsz: int | None = Field(
+        None, ge=32, le=4096, description="Inference size (multiple of 32); None = the model's own."
+    )
     conf: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
     iou: float = Field(0.7, ge=0.0, le=1.0, description="NMS IoU threshold.")
     classes: list[str] | None = Field(None, description="Keep only these class names (None = all).")
     agnostic_nms: bool = Field(False, description="Class-agnostic NMS.")
     max_det: int = Field(300, ge=1, description="Maximum detections per frame after NMS.")
-    device: str = Field("auto", description="'auto' (cuda if available, else cpu), 'cpu', 'cuda:0'.")
+    device: str = Field(
+        "auto", description="'auto' (cuda if available, else cpu), 'cpu', 'cuda:0'."
+    )
     half: bool | None = Field(None, description="fp16 inference; None = on for cuda, off for cpu.")
     batch: int = Field(4, ge=1, le=256, description="Frames per inference batch.")
 
     @field_validator("imgsz")
     @classmethod
-    def _multiple_of_32(cls, v: int) -> int:
-        if v % 32:
+    def _multiple_of_32(cls, v: int | None) -> int | None:
+        if v is not None and v % 32:
             raise ValueError(f"must be a multiple of 32, got {v}")
         return v
 
@@ -128,7 +132,9 @@ class RulesConfig(_Base):
 
     @model_validator(mode="after")
     def _unique_names(self) -> RulesConfig:
-        names = [r.name for group in (self.zones, self.lines, self.loitering, self.crowd) for r in group]
+        names = [
+            r.name for group in (self.zones, self.lines, self.loitering, self.crowd) for r in group
+        ]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"rule names must be unique, repeated: {dupes}")
@@ -148,7 +154,9 @@ class StoreConfig(_Base):
     """Embedded SQLite store."""
 
     path: str | None = Field(None, description="Database file; None = <out>/monitor.db.")
-    wal: bool = Field(True, description="Use write-ahead logging so readers never block the writer.")
+    wal: bool = Field(
+        True, description="Use write-ahead logging so readers never block the writer."
+    )
     busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout.")
 
 

@@ -32,7 +32,9 @@ def configure_offline(threads: int | None = None) -> None:
         os.environ["YOLO_OFFLINE"] = "1"
         os.environ.setdefault("YOLO_VERBOSE", "False")
         cfg_dir = Path(
-            os.environ.get("YOLO_CONFIG_DIR", Path.home() / ".cache" / "video-monitor" / "ultralytics")
+            os.environ.get(
+                "YOLO_CONFIG_DIR", Path.home() / ".cache" / "video-monitor" / "ultralytics"
+            )
         )
         cfg_dir.mkdir(parents=True, exist_ok=True)
         os.environ["YOLO_CONFIG_DIR"] = str(cfg_dir)

@@ -13,6 +13,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Video monitor: detect, track and raise alerts on video; train and evaluate its models."""
+
+
 _COMMAND_MODULES = ("batch", "train", "anomaly")
 
 for _name in _COMMAND_MODULES:

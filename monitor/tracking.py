@@ -1,0 +1,100 @@
+"""Multi-object tracking per camera with ultralytics' ByteTrack or BoT-SORT.
+
+Returns the frame's detections with ``tracker_id`` filled in (-1 where no confirmed track owns the
+box) and keeps a ``Track`` summary per id for dwell times and the dashboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from monitor.config import TrackerConfig
+from monitor.runtime import configure_offline
+from monitor.types import Detections, Frame, Track
+
+UNTRACKED = -1
+
+
+def _tracker_args(cfg: TrackerConfig) -> Any:
+    from ultralytics.utils import IterableSimpleNamespace
+
+    args = cfg.model_dump()
+    args["tracker_type"] = args.pop("type")
+    if cfg.type == "botsort":
+        # BoT-SORT without ReID: appearance needs a second model we do not ship.
+        args.update(
+            gmc_method="sparseOptFlow",
+            proximity_thresh=0.5,
+            appearance_thresh=0.8,
+            with_reid=False,
+            model="auto",
+        )
+    return IterableSimpleNamespace(**args)
+
+
+def _new_tracker(cfg: TrackerConfig) -> Any:
+    configure_offline()
+    from ultralytics.trackers.bot_sort import BOTSORT
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    cls = BOTSORT if cfg.type == "botsort" else BYTETracker
+    return cls(args=_tracker_args(cfg))
+
+
+class Tracker:
+    """Assigns stable track ids per camera.
+
+    Example:
+        >>> tracker = Tracker(TrackerConfig())  # doctest: +SKIP
+        >>> tracked = tracker.update(frame, detections)  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: TrackerConfig) -> None:
+        self.cfg = cfg
+        self._trackers: dict[str, Any] = {}
+        self._tracks: dict[str, dict[int, Track]] = {}
+
+    def update(self, frame: Frame, detections: Detections) -> Detections:
+        """Associate this frame's detections with the camera's tracks."""
+        from ultralytics.engine.results import Boxes
+
+        cam = frame.camera_id
+        if cam not in self._trackers:
+            self._trackers[cam] = _new_tracker(self.cfg)
+        data = np.concatenate(
+            [detections.xyxy, detections.confidence[:, None], detections.class_id[:, None]], axis=1
+        ).astype(np.float32)
+        out = self._trackers[cam].update(Boxes(data, frame.shape), frame.image)
+        ids = np.full(len(detections), UNTRACKED, dtype=np.int64)
+        if len(out):
+            ids[out[:, -1].astype(int)] = out[:, 4].astype(np.int64)
+        tracked = detections.with_tracker_ids(ids)
+        self._summarise(cam, frame.timestamp, tracked)
+        return tracked
+
+    def _summarise(self, cam: str, t: float, dets: Detections) -> None:
+        tracks = self._tracks.setdefault(cam, {})
+        assert dets.tracker_id is not None
+        for i, tid in enumerate(dets.tracker_id):
+            if tid == UNTRACKED:
+                continue
+            box = tuple(float(v) for v in dets.xyxy[i])
+            prev = tracks.get(int(tid))
+            if prev is None:
+                tracks[int(tid)] = Track(int(tid), cam, dets.names[i], t, t, box)  # type: ignore[arg-type]
+            else:
+                tracks[int(tid)] = replace(prev, last_seen=t, last_box=box, hits=prev.hits + 1)
+
+    def tracks(self, camera_id: str) -> dict[int, Track]:
+        """Summaries of every track seen on a camera, by id."""
+        return dict(self._tracks.get(camera_id, {}))
+
+    def reset(self, camera_id: str | None = None) -> None:
+        """Forget the state of one camera (or all), e.g. at the start of a new video."""
+        cams = [camera_id] if camera_id is not None else list(self._trackers)
+        for cam in cams:
+            self._trackers.pop(cam, None)
+            self._tracks.pop(cam, None)
