@@ -148,6 +148,16 @@ class AnomalyConfig(_Base):
     model: str | None = Field(None, description="Anomaly model file or registry version.")
     severity: Severity = Field("warning", description="Severity of anomaly alerts.")
     cooldown_s: float = Field(10.0, ge=0, description="Seconds between anomaly alerts per camera.")
+    threshold: float | None = Field(
+        None,
+        description="Alert threshold on the smoothed raw score; None = the model's calibrated one.",
+    )
+    sigma: float | None = Field(
+        None, ge=0, description="Causal smoothing width in frames; None = the model's own."
+    )
+    evidence: bool = Field(
+        True, description="Save a snapshot and an evidence heatmap with each anomaly alert."
+    )
 
 
 class StoreConfig(_Base):

@@ -1,0 +1,1 @@
+"""Streamlit dashboard: reads the monitor store, never imports torch."""

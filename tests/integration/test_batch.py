@@ -1,0 +1,112 @@
+"""`monitor batch` end to end on real footage: outputs, alerts in SQLite, resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from pathlib import Path
+
+import cv2
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+# A zone the PETS09 people walk into during frames 1-60 (see tests/test_rules.py).
+CONFIG = """
+model: {classes: [person], batch: 4}
+rules:
+  zones:
+    - {name: door, polygon: [[380, 200], [460, 200], [460, 300], [380, 300]], min_frames: 3,
+       cooldown_s: 60, classes: [person]}
+outputs: {clip_seconds: 1.0}
+"""
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory, pets_subset: Path, detector_weights: Path):
+    """One batch over the 60-frame PETS subset plus an empty and a corrupt video."""
+    tmp = tmp_path_factory.mktemp("batch")
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text(CONFIG)
+    (tmp / "empty.mp4").write_bytes(b"")
+    (tmp / "corrupt.mp4").write_bytes(b"\x00\x01junk" * 1000)
+    out = tmp / "out"
+    args = ["batch", str(tmp / "corrupt.mp4"), str(pets_subset), str(tmp / "empty.mp4"),
+            "--out", str(out), "--config", str(cfg), "--weights", str(detector_weights)]  # fmt: skip
+    calls: list = []
+    real_connect = socket.socket.connect
+
+    def spy(self, address):  # records any outbound connection attempt
+        calls.append(address)
+        return real_connect(self, address)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", spy)
+    try:
+        result = CliRunner().invoke(app, args)
+    finally:
+        mp.undo()
+    return {"result": result, "out": out, "args": args, "connects": calls}
+
+
+def test_no_network_socket_opened_during_run(batch_run) -> None:
+    assert batch_run["connects"] == []
+
+
+def test_bad_inputs_reported_and_batch_continues(batch_run) -> None:
+    result = batch_run["result"]
+    assert result.exit_code == 1, result.output
+    assert "corrupt.mp4" in result.output and "empty.mp4" in result.output
+    assert "1 processed" in result.output and "2 failed" in result.output
+    assert (batch_run["out"] / "pets60" / "summary.json").is_file()
+
+
+def test_outputs_per_input(batch_run, gt_tracks) -> None:
+    folder = batch_run["out"] / "pets60"
+    cap = cv2.VideoCapture(str(folder / "annotated.mp4"))
+    decoded = 0
+    while cap.read()[0]:
+        decoded += 1
+    assert decoded == 60
+    lines = (folder / "detections.jsonl").read_text().splitlines()
+    records = [json.loads(x) for x in lines]
+    assert [r["index"] for r in records] == list(range(60))
+    assert records[7]["time"] == pytest.approx(1.0)
+    boxes = [b for r in records for b in r["boxes"]]
+    assert boxes and {b["class"] for b in boxes} == {"person"}
+    assert sum(b["track_id"] >= 0 for b in boxes) / len(boxes) > 0.8
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["frames"] == 60 and summary["fps_achieved"] > 0
+    assert summary["detections_per_class"]["person"] == len(boxes)
+
+
+def test_zone_alert_in_sqlite_with_snapshot_and_clip(batch_run) -> None:
+    out = batch_run["out"]
+    db = sqlite3.connect(out / "monitor.db")
+    db.row_factory = sqlite3.Row
+    rows = db.execute("SELECT * FROM alerts").fetchall()
+    assert len(rows) == 1, "one event (cooldown 60 s) is one alert"
+    row = rows[0]
+    assert row["kind"] == "zone" and row["rule"] == "door" and row["camera_id"] == "pets60"
+    assert json.loads(row["track_ids"]) and "entered zone 'door'" in row["explanation"]
+    snap = cv2.imread(str(out / row["snapshot_path"]))
+    assert snap is not None and snap.shape == (576, 768, 3)
+    assert (out / row["clip_path"]).stat().st_size > 0
+    summary = json.loads((out / "pets60" / "summary.json").read_text())
+    assert [a["id"] for a in summary["alerts"]] == [row["id"]]
+    states = {r["camera_id"]: r["status"] for r in db.execute("SELECT * FROM sources")}
+    assert states == {"corrupt": "failed", "pets60": "done", "empty": "failed"}
+
+
+def test_rerun_skips_finished_and_keeps_alerts(batch_run) -> None:
+    out = batch_run["out"]
+    before = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
+    result = CliRunner().invoke(app, batch_run["args"][:1] + batch_run["args"][2:3] + batch_run["args"][4:])
+    assert result.exit_code == 0, result.output
+    assert "0 processed, 1 skipped" in result.output
+    after = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
+    assert after == before
+    runs = sqlite3.connect(out / "monitor.db").execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert runs == 2

@@ -1,0 +1,65 @@
+"""Config tree: YAML files in configs/ load, and errors name the field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, MonitorConfig, load_config, parse_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, MonitorConfig)
+
+
+def test_default_yaml_matches_builtin_defaults() -> None:
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
+    assert shipped == MonitorConfig()
+
+
+@pytest.mark.parametrize(
+    ("data", "field_path"),
+    [
+        ({"model": {"imgsz": 500}}, "model.imgsz"),
+        ({"model": {"conf": 1.5}}, "model.conf"),
+        ({"model": {"wieghts": "x.pt"}}, "model.wieghts"),
+        ({"tracker": {"type": "sort"}}, "tracker.type"),
+        ({"rules": {"zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]}}, "rules.zones.0.polygon"),
+        ({"rules": {"lines": [{"name": "l", "start": [0, 0]}]}}, "rules.lines.0.end"),
+        ({"rules": {"crowd": [{"name": "c", "max_count": -1}]}}, "rules.crowd.0.max_count"),
+        ({"store": {"busy_timeout_ms": "soon"}}, "store.busy_timeout_ms"),
+        ({"outputs": {"video_codec": "h264x"}}, "outputs.video_codec"),
+    ],
+)
+def test_errors_name_the_field(data: dict, field_path: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data, "test.yaml")
+    assert field_path in str(exc.value)
+    assert "test.yaml" in str(exc.value)
+
+
+def test_duplicate_rule_names_rejected() -> None:
+    zone = {"name": "same", "polygon": [[0, 0], [1, 0], [1, 1]]}
+    with pytest.raises(ConfigError, match="same"):
+        parse_config({"rules": {"zones": [zone], "loitering": [{"name": "same", "seconds": 3}]}})
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.yaml"
+    bad.write_text("model: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(lst)

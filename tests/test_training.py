@@ -1,0 +1,167 @@
+"""Evaluation, teacher labelling, training and export, run for real on PETS09 frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from monitor.evaluation import evaluate_boxes, frame_of, match, split_labels
+from monitor.labels import Box, read_mot, read_yolo_txt
+from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
+from pipelines.cli import app
+from pipelines.training import MotPlan, build_mot_dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory: pytest.TempPathFactory, pets_dir: Path) -> Path:
+    """The reference dataset (gt 41-60 held out) with a short teacher range; its data.yaml."""
+    out = tmp_path_factory.mktemp("pets")
+    return build_mot_dataset(pets_dir, out, MotPlan(teacher=(71, 230), teacher_stride=4))
+
+
+@pytest.fixture(scope="module")
+def default_model() -> Path:
+    reg = ModelRegistry(DEFAULT_MODELS_DIR)
+    mv = reg.promoted("detector")
+    if mv is None:
+        pytest.fail(f"no promoted detector in {reg.file}: train it with pipelines/training.py")
+    return reg.resolve_path(mv)
+
+
+@pytest.mark.parametrize(
+    ("truth", "preds", "expected"),
+    [
+        ([Box(0, 0, 0, 10, 10)], [Box(0, 0, 0, 10, 10, 0.9)], [[True] * 10]),
+        ([Box(0, 0, 0, 10, 10)], [Box(0, 0, 0, 10, 7.2, 0.9)], [[True] * 5 + [False] * 5]),
+        ([Box(0, 0, 0, 10, 10)], [Box(1, 0, 0, 10, 10, 0.9)], [[False] * 10]),
+        (  # the higher score claims the target; the other gets it only where the first misses
+            [Box(0, 0, 0, 10, 10)],
+            [Box(0, 0, 0, 10, 10, 0.2), Box(0, 0, 0, 10, 9, 0.9)],
+            [[False] * 9 + [True], [True] * 9 + [False]],
+        ),
+        ([], [Box(0, 0, 0, 10, 10, 0.5)], [[False] * 10]),
+    ],
+)
+def test_match_is_greedy_by_score_per_threshold(truth, preds, expected) -> None:
+    assert match(truth, preds).tolist() == expected
+
+
+def test_ground_truth_scores_perfect_and_shifted_boxes_lose_map50_95(held_out: Path) -> None:
+    truth = split_labels(held_out, "test")
+    assert len(truth) == 20 and sum(map(len, truth.values())) == 120
+    perfect = evaluate_boxes(truth, truth, {0: "person"})
+    assert perfect.map50 == pytest.approx(0.995) and perfect.map50_95 == pytest.approx(
+        0.995
+    )  # 101-pt AP
+    shifted = {
+        k: [Box(b.cls, b.x1 + 4, b.y1 + 6, b.x2 + 4, b.y2 + 6) for b in v] for k, v in truth.items()
+    }
+    worse = evaluate_boxes(truth, shifted, {0: "person"})
+    assert worse.map50 > 0.95 and worse.map50_95 < 0.8
+
+
+def test_acf_teacher_on_held_out_frames_matches_reference(held_out: Path, pets_dir: Path) -> None:
+    truth = split_labels(held_out, "test")
+    det = read_mot(pets_dir / "det" / "det.txt", min_score=float("-inf"))
+    r = evaluate_boxes(truth, {k: det.get(frame_of(k), []) for k in truth}, {0: "person"})
+    assert (r.map50, r.map50_95) == (pytest.approx(0.69, abs=0.01), pytest.approx(0.22, abs=0.01))
+
+
+def test_eval_cli_model_beats_teacher_on_held_out(
+    held_out: Path, pets_dir: Path, default_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    det = str(pets_dir / "det" / "det.txt")
+    args = ["eval", "--model", str(default_model), "--data", str(held_out), "--imgsz", "416"]
+    res = runner.invoke(app, [*args, "--teacher-mot", det, "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert set(doc) >= {"map50", "map50_95", "models"}
+    teacher = doc["models"]["teacher:det.txt"]
+    assert doc["models"][str(default_model)]["instances"] == teacher["instances"] == 120
+    assert doc["map50"] > teacher["map50"] + 0.1 and doc["map50_95"] > teacher["map50_95"]
+    assert 0 < doc["models"][str(default_model)]["per_class"]["person"]["f1"] <= 1
+
+
+def test_label_from_public_detections(pets_dir: Path, tmp_path: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["label", str(pets_dir / "img1"), "--teacher", str(pets_dir / "det" / "det.txt"),
+         "--out", str(tmp_path), "--conf", "0.7", "--stride", "5"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 159 and files[0].name == "000001.txt"  # frames 1, 6, ..., 791
+    det = read_mot(pets_dir / "det" / "det.txt", min_score=0.7)
+    assert len(read_yolo_txt(files[1], 768, 576)) == len(det.get(6, []))
+
+
+def test_label_from_a_checkpoint_teacher(pets_dir: Path, tmp_path: Path, default_model: Path):
+    res = runner.invoke(
+        app,
+        ["label", str(pets_dir / "img1"), "--teacher", str(default_model), "--out",
+         str(tmp_path), "--conf", "0.5", "--stride", "200", "--imgsz", "416"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    gt = read_mot(pets_dir / "gt" / "gt.txt")
+    boxes = read_yolo_txt(tmp_path / "000001.txt", 768, 576)
+    matched = match(gt[1], [Box(b.cls, b.x1, b.y1, b.x2, b.y2, 0.9) for b in boxes])[:, 0]
+    assert len(list(tmp_path.iterdir())) == 4 and matched.sum() >= len(gt[1]) - 2
+
+
+def _headless_copy(weights: Path, dst: Path) -> Path:
+    """The model with its class-score convs zeroed: boxes intact, every score the same (no mAP)."""
+    import torch
+    from ultralytics import YOLO
+
+    yolo = YOLO(str(weights))
+    head = yolo.model.model[-1]
+    with torch.no_grad():
+        for branch in head.cv3:
+            branch[-1].weight.zero_()
+            branch[-1].bias.fill_(-10.0)
+    yolo.save(str(dst))
+    return dst
+
+
+@pytest.mark.slow
+def test_two_epochs_of_fine_tuning_improve_map(
+    held_out: Path, default_model: Path, tmp_path: Path
+) -> None:
+    from monitor.training import evaluate
+
+    start = _headless_copy(default_model, tmp_path / "start.pt")
+    before = evaluate(start, held_out, "test", imgsz=320)
+    res = runner.invoke(
+        app,
+        ["train", "--data", str(held_out), "--base", str(start), "--epochs", "2", "--imgsz",
+         "320", "--batch", "8", "--workers", "0", "--project", str(tmp_path / "runs"),
+         "--register", "ft-v1", "--promote", "--models-dir", str(tmp_path / "models")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.promoted()
+    assert mv is not None and mv.version == "ft-v1" and mv.train_args["epochs_run"] == 2
+    after = evaluate(reg.resolve_path(mv), held_out, "test", imgsz=320)
+    assert before.map50 < 0.05 and after.map50 > before.map50 + 0.3, (before, after)
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_pt_on_held_out_frames(
+    held_out: Path, default_model: Path, tmp_path: Path
+) -> None:
+    from monitor.export import compare_detections, export_onnx
+
+    onnx_path = export_onnx(default_model, tmp_path / "m.onnx", imgsz=416)
+    frames = sorted((held_out.parent / "images" / "test").iterdir())[::4]
+    rep = compare_detections(default_model, onnx_path, frames, imgsz=416, conf=0.25)
+    assert rep.reference_boxes >= 20
+    assert rep.recall >= 0.98 and rep.extra <= 1, rep
+    assert rep.min_iou > 0.95 and rep.max_conf_diff < 0.02, rep
+    assert np.isfinite(rep.max_conf_diff)
