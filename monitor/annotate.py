@@ -33,9 +33,8 @@ class FrameAnnotator:
 
     def _draw_rules(self, img: np.ndarray) -> None:
         polys = [(r.name, r.polygon) for r in self.rules.zones]
-        polys += [
-            (r.name, r.polygon) for r in (*self.rules.loitering, *self.rules.crowd) if r.polygon
-        ]
+        polys += [(r.name, r.polygon) for r in self.rules.loitering if r.polygon]
+        polys += [(r.name, r.polygon) for r in self.rules.crowd if r.polygon]
         for name, poly in polys:
             pts = np.asarray(poly, dtype=np.int32).reshape(-1, 1, 2)
             cv2.polylines(img, [pts], True, ZONE_COLOR, 2, cv2.LINE_AA)

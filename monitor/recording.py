@@ -23,7 +23,7 @@ class VideoWriterError(RuntimeError):
 def open_video_writer(path: Path, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> Any:
     """An OpenCV writer for ``(width, height)`` frames; raises with the path if it cannot open."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise VideoWriterError(f"cannot write video {path} (codec {fourcc})")
     return writer

@@ -267,14 +267,14 @@ class StoreReader:
 
     def sources(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Per-input processing states."""
-        sql, args = "SELECT * FROM sources", ()
+        sql, args = "SELECT * FROM sources", tuple[str, ...]()
         if run_id:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
         return [dict(r) for r in self.conn.execute(sql, args)]
 
     def detection_counts(self, camera_id: str | None = None) -> list[dict[str, Any]]:
         """Per-bucket class counts for analytics."""
-        sql, args = "SELECT * FROM detection_counts", ()
+        sql, args = "SELECT * FROM detection_counts", tuple[str, ...]()
         if camera_id:
             sql, args = sql + " WHERE camera_id = ?", (camera_id,)
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY bucket_start", args)]

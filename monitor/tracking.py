@@ -81,10 +81,11 @@ class Tracker:
         for i, tid in enumerate(dets.tracker_id):
             if tid == UNTRACKED:
                 continue
-            box = tuple(float(v) for v in dets.xyxy[i])
+            x1, y1, x2, y2 = (float(v) for v in dets.xyxy[i])
+            box = (x1, y1, x2, y2)
             prev = tracks.get(int(tid))
             if prev is None:
-                tracks[int(tid)] = Track(int(tid), cam, dets.names[i], t, t, box)  # type: ignore[arg-type]
+                tracks[int(tid)] = Track(int(tid), cam, dets.names[i], t, t, box)
             else:
                 tracks[int(tid)] = replace(prev, last_seen=t, last_box=box, hits=prev.hits + 1)
 

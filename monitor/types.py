@@ -182,9 +182,19 @@ class Alert:
         if self.severity not in SEVERITIES:
             raise ValueError(f"Alert.severity must be one of {SEVERITIES}, got {self.severity!r}")
 
-    def with_evidence(self, **paths: str | None) -> Alert:
-        """A copy with snapshot/clip/heatmap paths filled in."""
-        return replace(self, **paths)
+    def with_evidence(
+        self,
+        snapshot_path: str | None = None,
+        clip_path: str | None = None,
+        heatmap_path: str | None = None,
+    ) -> Alert:
+        """A copy with snapshot/clip/heatmap paths set (None keeps the current value)."""
+        return replace(
+            self,
+            snapshot_path=snapshot_path or self.snapshot_path,
+            clip_path=clip_path or self.clip_path,
+            heatmap_path=heatmap_path or self.heatmap_path,
+        )
 
 
 @dataclass(frozen=True)

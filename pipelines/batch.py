@@ -22,7 +22,13 @@ from typing import Any
 from monitor.annotate import FrameAnnotator
 from monitor.config import MonitorConfig
 from monitor.pipeline import FrameResult, Pipeline
-from monitor.recording import ClipRecorder, JsonlWriter, frame_record, open_video_writer, save_snapshot
+from monitor.recording import (
+    ClipRecorder,
+    JsonlWriter,
+    frame_record,
+    open_video_writer,
+    save_snapshot,
+)
 from monitor.sources import FrameSource, InputSpec, SourceError
 from monitor.store import Store
 from monitor.types import Alert, Frame
@@ -136,7 +142,11 @@ class InputRun:
 
     def _evidence(self, alert: Alert, name: str, image: Any, clips: ClipRecorder) -> Alert:
         outs = self.cfg.outputs
-        snap = save_snapshot(self.root, f"{name}/alerts/{alert.id}.jpg", image) if outs.snapshots else None
+        snap = (
+            save_snapshot(self.root, f"{name}/alerts/{alert.id}.jpg", image)
+            if outs.snapshots
+            else None
+        )
         clip = clips.start(f"{name}/alerts/{alert.id}.mp4") if outs.clips else None
         heat = alert.heatmap_path
         return alert.with_evidence(snapshot_path=snap, clip_path=clip, heatmap_path=heat)
@@ -191,13 +201,17 @@ def run_batch(
 ) -> list[InputOutcome]:
     """Process inputs in order; failures are recorded per input and never stop the batch."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(cfg.store.path or out_dir / "monitor.db", cfg.store.wal, cfg.store.busy_timeout_ms)
+    store = Store(
+        cfg.store.path or out_dir / "monitor.db", cfg.store.wal, cfg.store.busy_timeout_ms
+    )
     run_id = uuid.uuid4().hex
     store.begin_run(run_id, "batch", cfg.model_dump(mode="json"))
     outcomes: list[InputOutcome] = []
     try:
         for spec in inputs:
-            outcome = _process_one(cfg, spec, out_dir, pipeline, store, run_id, force, fps, progress)
+            outcome = _process_one(
+                cfg, spec, out_dir, pipeline, store, run_id, force, fps, progress
+            )
             outcomes.append(outcome)
             if on_input_done:
                 on_input_done(outcome)
@@ -226,7 +240,5 @@ def _process_one(
         store.record_source(run_id, spec.name, str(spec.path), "failed", error=str(err))
         return InputOutcome(spec.name, str(spec.path), "failed", str(err))
     _write_json_atomic(summary_path, summary)
-    store.record_source(
-        run_id, spec.name, str(spec.path), "done", summary["frames"], source.fps
-    )
+    store.record_source(run_id, spec.name, str(spec.path), "done", summary["frames"], source.fps)
     return InputOutcome(spec.name, str(spec.path), "done", summary=summary)

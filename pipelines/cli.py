@@ -14,7 +14,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """Video monitor: detect, track and raise alerts on video; train and evaluate its models."""

@@ -29,7 +29,10 @@ def test_default_yaml_matches_builtin_defaults() -> None:
         ({"model": {"conf": 1.5}}, "model.conf"),
         ({"model": {"wieghts": "x.pt"}}, "model.wieghts"),
         ({"tracker": {"type": "sort"}}, "tracker.type"),
-        ({"rules": {"zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]}}, "rules.zones.0.polygon"),
+        (
+            {"rules": {"zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]}},
+            "rules.zones.0.polygon",
+        ),
         ({"rules": {"lines": [{"name": "l", "start": [0, 0]}]}}, "rules.lines.0.end"),
         ({"rules": {"crowd": [{"name": "c", "max_count": -1}]}}, "rules.crowd.0.max_count"),
         ({"store": {"busy_timeout_ms": "soon"}}, "store.busy_timeout_ms"),

@@ -21,8 +21,17 @@ def store_path(tmp_path: Path) -> Path:
     store = Store(db)
     for i, rule in enumerate(["door", "gate"]):
         store.write_alert(
-            Alert("pets", "zone", rule, "warning", float(i), float(i) + 1, i, (i + 1,),
-                  explanation=f"person #{i + 1} entered zone '{rule}'")  # fmt: skip
+            Alert(
+                "pets",
+                "zone",
+                rule,
+                "warning",
+                float(i),
+                float(i) + 1,
+                i,
+                (i + 1,),
+                explanation=f"person #{i + 1} entered zone '{rule}'",
+            )  # fmt: skip
         )
     store.close()
     return db

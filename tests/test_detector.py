@@ -43,7 +43,11 @@ def test_detects_the_people_of_held_out_gt_frames(detector: Detector, pets_dir, 
         gt = gt_tracks[n - 1][1]
         assert len(d) > 0
         assert (d.xyxy[:, 2] > d.xyxy[:, 0]).all() and (d.xyxy[:, 3] > d.xyxy[:, 1]).all()
-        assert (d.xyxy >= -1).all() and (d.xyxy[:, [0, 2]] <= 769).all() and (d.xyxy[:, [1, 3]] <= 577).all()
+        assert (
+            (d.xyxy >= -1).all()
+            and (d.xyxy[:, [0, 2]] <= 769).all()
+            and (d.xyxy[:, [1, 3]] <= 577).all()
+        )
         assert ((d.confidence >= 0.25) & (d.confidence <= 1)).all()
         assert set(d.names) == {"person"}
         iou = _iou(gt.xyxy, d.xyxy)

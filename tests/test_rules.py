@@ -63,12 +63,16 @@ def _crossers(frames, x_line: float, leftward: bool) -> set[int]:
     for (_, a), (_, b) in zip(frames, frames[1:]):
         before = dict(zip(a.tracker_id.tolist(), a.anchors[:, 0]))
         for tid, x in zip(b.tracker_id.tolist(), b.anchors[:, 0]):
-            if tid in before and ((before[tid] > x_line > x) if leftward else (before[tid] < x_line < x)):
+            if tid in before and (
+                (before[tid] > x_line > x) if leftward else (before[tid] < x_line < x)
+            ):
                 out.add(tid)
     return out
 
 
-@pytest.mark.parametrize(("direction", "leftward"), [("left_to_right", True), ("right_to_left", False)])
+@pytest.mark.parametrize(
+    ("direction", "leftward"), [("left_to_right", True), ("right_to_left", False)]
+)
 def test_line_crossing_direction(gt_tracks, direction: str, leftward: bool) -> None:
     # Vertical line at x=450; walking start->end (downwards) the walker's left is the image right,
     # so moving leftwards in the image is crossing left_to_right.

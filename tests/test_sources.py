@@ -53,7 +53,10 @@ def test_video_file_frames_and_timestamps(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "cannot open video|no decodable"), (b"\x00garbage" * 500, "cannot open video|no decodable")],
+    [
+        (b"", "cannot open video|no decodable"),
+        (b"\x00garbage" * 500, "cannot open video|no decodable"),
+    ],
     ids=["empty", "corrupt"],
 )
 def test_bad_video_errors_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
@@ -75,7 +78,9 @@ def test_missing_and_unplayable_inputs(tmp_path: Path) -> None:
         discover_inputs([tmp_path / "empty"])
 
 
-def test_undecodable_frame_in_sequence_is_skipped_and_reported(tmp_path: Path, pets_dir: Path) -> None:
+def test_undecodable_frame_in_sequence_is_skipped_and_reported(
+    tmp_path: Path, pets_dir: Path
+) -> None:
     seq = tmp_path / "seq"
     seq.mkdir()
     for i in (1, 2):

@@ -34,7 +34,9 @@ def test_track_ids_persist_for_walking_people(detector_weights: Path, pets_subse
             for g, row in enumerate(iou):
                 j = int(np.argmax(row))
                 if row[j] >= 0.5 and tracked.tracker_id[j] >= 0:
-                    ids_per_person.setdefault(int(gt.tracker_id[g]), []).append(int(tracked.tracker_id[j]))
+                    ids_per_person.setdefault(int(gt.tracker_id[g]), []).append(
+                        int(tracked.tracker_id[j])
+                    )
     # People visible throughout (9, 15, 19 are in every gt frame) keep one id most of the time.
     long_lived = [p for p, ids in ids_per_person.items() if len(ids) >= 20]
     assert len(long_lived) >= 2

@@ -12,14 +12,17 @@ DEFAULT_OUT = Path("out")
 
 
 def batch(
-    inputs: Annotated[list[Path], typer.Argument(help="Video files, folders of videos, frame folders.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Video files, folders of videos, frame folders.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = DEFAULT_OUT,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config.")] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", "-w", help="Detector weights (default: promoted).")
     ] = None,
     fps: Annotated[
-        float | None, typer.Option(help="Frame rate of image sequences (default: seqinfo.ini or 25).")
+        float | None,
+        typer.Option(help="Frame rate of image sequences (default: seqinfo.ini or 25)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-process finished inputs.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
@@ -45,7 +48,9 @@ def batch(
     try:
         cfg = load_config(config)
         if weights is not None:
-            cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"weights": weights})})
+            cfg = cfg.model_copy(
+                update={"model": cfg.model.model_copy(update={"weights": weights})}
+            )
         specs = discover_inputs([str(p) for p in inputs])
     except (ConfigError, SourceError) as err:
         console.print(f"[red]error:[/red] {err}")
@@ -58,7 +63,9 @@ def batch(
     failed = [o for o in outcomes if o.status == "failed"]
     done = sum(o.status == "done" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    console.print(f"{done} processed, {skipped} skipped (already done), {len(failed)} failed -> {out}")
+    console.print(
+        f"{done} processed, {skipped} skipped (already done), {len(failed)} failed -> {out}"
+    )
     for o in failed:
         console.print(f"[red]failed[/red] {o.path}: {o.error}")
     if failed:
@@ -66,7 +73,13 @@ def batch(
 
 
 def _run(cfg, specs, out, force, fps, console):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from monitor.pipeline import Pipeline
     from pipelines.batch import run_batch

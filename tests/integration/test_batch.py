@@ -103,7 +103,9 @@ def test_zone_alert_in_sqlite_with_snapshot_and_clip(batch_run) -> None:
 def test_rerun_skips_finished_and_keeps_alerts(batch_run) -> None:
     out = batch_run["out"]
     before = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
-    result = CliRunner().invoke(app, batch_run["args"][:1] + batch_run["args"][2:3] + batch_run["args"][4:])
+    result = CliRunner().invoke(
+        app, batch_run["args"][:1] + batch_run["args"][2:3] + batch_run["args"][4:]
+    )
     assert result.exit_code == 0, result.output
     assert "0 processed, 1 skipped" in result.output
     after = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
