@@ -24,26 +24,44 @@ outputs: {clip_seconds: 1.0}
 """
 
 
+def _encode(images: list[Path], target: Path) -> None:
+    """Real footage as an mp4: PETS09 frames re-encoded at 7 fps."""
+    first = cv2.imread(str(images[0]))
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), 7, first.shape[1::-1])
+    for p in images:
+        writer.write(cv2.imread(str(p)))
+    writer.release()
+
+
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory, pets_subset: Path, detector_weights: Path):
     """One batch over the 60-frame PETS subset plus an empty and a corrupt video."""
     tmp = tmp_path_factory.mktemp("batch")
     cfg = tmp / "cfg.yaml"
     cfg.write_text(CONFIG)
+    videos = tmp / "videos"  # a folder with a corrupt file in the middle
+    videos.mkdir()
+    _encode(sorted((pets_subset / "img1").iterdir())[:15], videos / "a_walk.mp4")
+    (videos / "b_corrupt.mp4").write_bytes(b"\x00\x01junk" * 1000)
+    (videos / "c_walk.mp4").symlink_to(videos / "a_walk.mp4")
     (tmp / "empty.mp4").write_bytes(b"")
-    (tmp / "corrupt.mp4").write_bytes(b"\x00\x01junk" * 1000)
     out = tmp / "out"
-    args = ["batch", str(tmp / "corrupt.mp4"), str(pets_subset), str(tmp / "empty.mp4"),
+    args = ["batch", str(videos), str(pets_subset), str(tmp / "empty.mp4"),
             "--out", str(out), "--config", str(cfg), "--weights", str(detector_weights)]  # fmt: skip
     calls: list = []
-    real_connect = socket.socket.connect
+    real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
 
     def spy(self, address):  # records any outbound connection attempt
         calls.append(address)
         return real_connect(self, address)
 
+    def spy_lookup(host, *args, **kwargs):  # and any name lookup (the step before connecting)
+        calls.append(host)
+        return real_lookup(host, *args, **kwargs)
+
     mp = pytest.MonkeyPatch()
     mp.setattr(socket.socket, "connect", spy)
+    mp.setattr(socket, "getaddrinfo", spy_lookup)
     try:
         result = CliRunner().invoke(app, args)
     finally:
@@ -58,9 +76,13 @@ def test_no_network_socket_opened_during_run(batch_run) -> None:
 def test_bad_inputs_reported_and_batch_continues(batch_run) -> None:
     result = batch_run["result"]
     assert result.exit_code == 1, result.output
-    assert "corrupt.mp4" in result.output and "empty.mp4" in result.output
-    assert "1 processed" in result.output and "2 failed" in result.output
-    assert (batch_run["out"] / "pets60" / "summary.json").is_file()
+    assert "b_corrupt.mp4" in result.output and "empty.mp4" in result.output
+    assert "3 processed" in result.output and "2 failed" in result.output
+    for name in ("pets60", "videos_a_walk", "videos_c_walk"):
+        assert (batch_run["out"] / name / "summary.json").is_file()
+    assert not (batch_run["out"] / "videos_b_corrupt" / "summary.json").exists()
+    summary = json.loads((batch_run["out"] / "videos_c_walk" / "summary.json").read_text())
+    assert summary["frames"] == 15 and summary["source_fps"] == pytest.approx(7)
 
 
 def test_outputs_per_input(batch_run, gt_tracks) -> None:
@@ -86,7 +108,7 @@ def test_zone_alert_in_sqlite_with_snapshot_and_clip(batch_run) -> None:
     out = batch_run["out"]
     db = sqlite3.connect(out / "monitor.db")
     db.row_factory = sqlite3.Row
-    rows = db.execute("SELECT * FROM alerts").fetchall()
+    rows = db.execute("SELECT * FROM alerts WHERE camera_id = 'pets60'").fetchall()
     assert len(rows) == 1, "one event (cooldown 60 s) is one alert"
     row = rows[0]
     assert row["kind"] == "zone" and row["rule"] == "door" and row["camera_id"] == "pets60"
@@ -97,18 +119,32 @@ def test_zone_alert_in_sqlite_with_snapshot_and_clip(batch_run) -> None:
     summary = json.loads((out / "pets60" / "summary.json").read_text())
     assert [a["id"] for a in summary["alerts"]] == [row["id"]]
     states = {r["camera_id"]: r["status"] for r in db.execute("SELECT * FROM sources")}
-    assert states == {"corrupt": "failed", "pets60": "done", "empty": "failed"}
+    assert states == {
+        "videos_a_walk": "done", "videos_b_corrupt": "failed", "videos_c_walk": "done",
+        "pets60": "done", "empty": "failed",
+    }  # fmt: skip
 
 
 def test_rerun_skips_finished_and_keeps_alerts(batch_run) -> None:
     out = batch_run["out"]
     before = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
-    result = CliRunner().invoke(
-        app, batch_run["args"][:1] + batch_run["args"][2:3] + batch_run["args"][4:]
-    )
+    args = batch_run["args"]
+    result = CliRunner().invoke(app, [args[0], args[2], *args[4:]])  # the good sequence again
     assert result.exit_code == 0, result.output
     assert "0 processed, 1 skipped" in result.output
     after = sqlite3.connect(out / "monitor.db").execute("SELECT id FROM alerts").fetchall()
     assert after == before
     runs = sqlite3.connect(out / "monitor.db").execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     assert runs == 2
+
+
+def test_forced_rerun_updates_alerts_without_duplicates(batch_run) -> None:
+    out = batch_run["out"]
+    db = out / "monitor.db"
+    before = sqlite3.connect(db).execute("SELECT id, start_time FROM alerts").fetchall()
+    args = batch_run["args"]
+    result = CliRunner().invoke(app, [args[0], args[2], *args[4:], "--force"])
+    assert result.exit_code == 0, result.output
+    assert "1 processed" in result.output
+    after = sqlite3.connect(db).execute("SELECT id, start_time FROM alerts").fetchall()
+    assert sorted(after) == sorted(before)
