@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,19 @@ log = logging.getLogger(__name__)
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"})
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
 DEFAULT_SEQUENCE_FPS = 25.0
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(uri: str) -> str:
+    """The URI with any ``user:password@`` replaced, safe for logs, pages, errors and the store.
+
+    Example:
+        >>> redact("rtsp://admin:hunter2@10.0.0.5:554/stream1")
+        'rtsp://***@10.0.0.5:554/stream1'
+    """
+    return _USERINFO.sub(lambda m: m.group("scheme") + "***@", uri)
 
 
 class SourceError(RuntimeError):

@@ -29,7 +29,7 @@ from monitor.recording import (
     open_video_writer,
     save_snapshot,
 )
-from monitor.sources import FrameSource, InputSpec, SourceError
+from monitor.sources import FrameSource, InputSpec, SourceError, redact
 from monitor.store import Store
 from monitor.types import Alert, Frame
 
@@ -233,12 +233,14 @@ def _process_one(
     summary_path.unlink(missing_ok=True)
     try:
         source = FrameSource.open(spec, fps)
-        store.record_source(run_id, spec.name, str(spec.path), "running", fps=source.fps)
+        store.record_source(run_id, spec.name, redact(str(spec.path)), "running", fps=source.fps)
         summary = InputRun(cfg, pipeline, store, run_id, out_dir).run(source, progress)
     except (SourceError, OSError, RuntimeError, ValueError) as err:
         log.error("input %s failed: %s", spec.path, err)
-        store.record_source(run_id, spec.name, str(spec.path), "failed", error=str(err))
+        store.record_source(run_id, spec.name, redact(str(spec.path)), "failed", error=str(err))
         return InputOutcome(spec.name, str(spec.path), "failed", str(err))
     _write_json_atomic(summary_path, summary)
-    store.record_source(run_id, spec.name, str(spec.path), "done", summary["frames"], source.fps)
+    store.record_source(
+        run_id, spec.name, redact(str(spec.path)), "done", summary["frames"], source.fps
+    )
     return InputOutcome(spec.name, str(spec.path), "done", summary=summary)

@@ -89,3 +89,19 @@ def test_undecodable_frame_in_sequence_is_skipped_and_reported(
     src = FrameSource.open(InputSpec("seq", seq, "images"), fps=5)
     assert len(list(src.frames())) == 2
     assert len(src.skipped) == 1 and "000003.jpg" in src.skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("rtsp://admin:hunter2@10.0.0.5:554/s1", "rtsp://***@10.0.0.5:554/s1"),
+        ("http://user@cam.local/video", "http://***@cam.local/video"),
+        ("rtsp://10.0.0.5/s1", "rtsp://10.0.0.5/s1"),
+        ("/data/clips/a@b.mp4", "/data/clips/a@b.mp4"),
+    ],
+)
+def test_credentials_are_redacted(uri: str, expected: str) -> None:
+    from monitor.sources import redact
+
+    assert redact(uri) == expected
+    assert "hunter2" not in redact(uri)
