@@ -153,7 +153,10 @@ class AnomalyConfig(_Base):
         description="Alert threshold on the smoothed raw score; None = the model's calibrated one.",
     )
     sigma: float | None = Field(
-        None, ge=0, description="Causal smoothing width in frames; None = the model's own."
+        None,
+        ge=0,
+        description="Causal smoothing width in frames; None = the model's own (its threshold "
+        "was calibrated with that width).",
     )
     evidence: bool = Field(
         True, description="Save a snapshot and an evidence heatmap with each anomaly alert."

@@ -13,13 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from monitor.anomaly import AnomalyModel, AnomalyModelError
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+from monitor.anomaly import AnomalyModel
 
 
 class FootageError(ValueError):
@@ -35,52 +31,23 @@ class FootageClip:
     frames: list[np.ndarray]
 
 
-def _read_images(folder: Path) -> list[np.ndarray]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    frames = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FootageError(f"cannot decode image {f} (corrupt or not an image)")
-        frames.append(img)
-    return frames
-
-
-def _read_video(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(img)
-    finally:
-        cap.release()
-    if not frames:
-        raise FootageError(f"no frames could be decoded from video {path}")
-    return frames
-
-
 def read_clips(path: str | Path) -> list[FootageClip]:
-    """All clips under ``path`` in name order; FootageError naming ``path`` if there are none."""
-    p = Path(path)
-    if not p.exists():
-        raise FootageError(f"footage not found: {p}")
-    if p.is_file():
-        if p.suffix.lower() not in VIDEO_EXTS:
-            raise FootageError(f"{p}: not a video file ({', '.join(VIDEO_EXTS)}) or frame folder")
-        return [FootageClip(p.stem, p, _read_video(p))]
-    clips = []
-    if any(c.suffix.lower() in IMAGE_EXTS for c in p.iterdir()):
-        clips.append(FootageClip(p.name, p, _read_images(p)))
-    for child in sorted(p.iterdir()):
-        if child.is_dir() and any(c.suffix.lower() in IMAGE_EXTS for c in child.iterdir()):
-            clips.append(FootageClip(child.name, child, _read_images(child)))
-        elif child.suffix.lower() in VIDEO_EXTS:
-            clips.append(FootageClip(child.stem, child, _read_video(child)))
-    if not clips or not any(c.frames for c in clips):
-        raise FootageError(f"no frames found in footage folder {p} (expected images or videos)")
+    """All clips under ``path`` (as ``monitor.sources`` finds them), decoded, in name order.
+
+    Raises FootageError naming the path when it is missing, holds no frames, or its first frame
+    cannot be decoded; undecodable frames after the first are skipped, as the live sources do.
+    """
+    from monitor.sources import FrameSource, SourceError, discover_inputs
+
+    try:
+        clips = []
+        for spec in discover_inputs([path]):
+            frames = [f.image for f in FrameSource.open(spec).frames()]
+            clips.append(FootageClip(spec.name, spec.path, frames))
+    except SourceError as err:
+        raise FootageError(f"unusable footage {path}: {err}") from None
+    if not any(c.frames for c in clips):
+        raise FootageError(f"no decodable frames in footage {path}")
     return clips
 
 
@@ -148,16 +115,3 @@ def register_model(
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
     reg.register(mv, promote=promote)
-
-
-def resolve_model(ref: str | None, registry_root: Path | None = None) -> AnomalyModel:
-    """A model from a file path, a registry version, or (None / ``promoted``) the promoted one."""
-    from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
-
-    if ref and Path(ref).suffix == ".npz":
-        return AnomalyModel.load(ref)
-    reg = ModelRegistry(registry_root or DEFAULT_MODELS_DIR)
-    mv = reg.promoted("anomaly") if ref in (None, "promoted") else reg.get(str(ref))
-    if mv is None:
-        raise AnomalyModelError(f"no promoted anomaly model in {reg.file}; train one first")
-    return AnomalyModel.load(reg.resolve_path(mv))

@@ -185,6 +185,20 @@ def label_with_teacher(
     return len(picked), n_boxes
 
 
+def metrics_from_eval(eval_json: str | Path) -> dict[str, Any]:
+    """Registry metrics from an ``monitor eval`` JSON: the headline model and any teacher."""
+    doc = json.loads(Path(eval_json).read_text())
+    models = doc["models"]
+    head = next(iter(models.values()))
+    out: dict[str, Any] = {k: head[k] for k in ("map50", "map50_95", "precision", "recall")}
+    out.update(per_class=head["per_class"], split=doc.get("split", "test"))
+    out.update(images=head["images"], instances=head["instances"])
+    for name, r in models.items():
+        if name.startswith("teacher:"):
+            out["teacher"] = {"name": name, "map50": r["map50"], "map50_95": r["map50_95"]}
+    return out
+
+
 def compare(results: dict[str, EvalResult]) -> dict[str, Any]:
     """Side-by-side JSON of several models' results on the same split (first key = headline)."""
     first = next(iter(results.values()))
@@ -198,3 +212,61 @@ def write_json(path: str | Path, obj: Any) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def export_version(
+    registry: ModelRegistry,
+    version: str,
+    data_yaml: str | Path,
+    imgsz: int = 416,
+    int8: bool = True,
+    calib_images: int = 64,
+) -> dict[str, Any]:
+    """Export a registered detector to ONNX (and INT8), check, measure and register the variants.
+
+    The fp32 export is registered only if its detections match the ``.pt`` on the test frames
+    (>= 98% of boxes found, IoU > 0.95, scores within 0.02); the INT8 export is registered with its
+    measured test mAP and CPU latency next to fp32's, whatever they are.
+
+    Returns:
+        Report: match check, per-variant mAP and median onnxruntime latency (ms/frame).
+    """
+    from monitor.export import compare_detections, export_onnx, quantize_int8
+
+    mv = registry.get(version)
+    pt = registry.resolve_path(mv)
+    root = Path(str(data_yaml)).parent
+    test_frames = sorted((root / "images" / "test").iterdir())
+    fp32 = export_onnx(pt, registry.root / f"{version}.onnx", imgsz)
+    check = compare_detections(pt, fp32, test_frames, imgsz)
+    if check.recall < 0.98 or check.min_iou < 0.95 or check.max_conf_diff > 0.02 or check.extra > 1:
+        raise RuntimeError(f"ONNX export of {version} does not match the .pt: {check}")
+    registry.add_variant(version, "onnx", fp32)
+    check_json = check.__dict__ | {"recall": check.recall}
+    if int8:
+        train_frames = sorted((root / "images" / "train").iterdir())
+        step = max(1, len(train_frames) // calib_images)
+        q = quantize_int8(fp32, registry.root / f"{version}-int8.onnx", train_frames[::step], imgsz)
+        registry.add_variant(version, "onnx-int8", q)
+    report = {"check": check_json, **measure_variants(registry, version, data_yaml, imgsz)}
+    registry.update_metrics(version, {"export": report})
+    return report
+
+
+def measure_variants(
+    registry: ModelRegistry, version: str, data_yaml: str | Path, imgsz: int = 416
+) -> dict[str, Any]:
+    """Test-split mAP, median onnxruntime CPU latency and size of a version and its variants."""
+    from monitor.export import onnx_latency_ms
+    from monitor.training import evaluate
+
+    mv = registry.get(version)
+    test_frames = sorted((Path(str(data_yaml)).parent / "images" / "test").iterdir())
+    report: dict[str, Any] = {}
+    for name in ["pt", *mv.variants]:
+        path = registry.resolve_path(mv, None if name == "pt" else name)
+        r = evaluate(path, data_yaml, "test", imgsz)
+        ms = onnx_latency_ms(path, test_frames, imgsz) if path.suffix == ".onnx" else None
+        report[name] = {"map50": r.map50, "map50_95": r.map50_95, "ms_per_frame": ms}
+        report[name]["size_mb"] = round(path.stat().st_size / 1e6, 2)
+    return report

@@ -247,3 +247,25 @@ def test_label_record_roundtrip_feeds_training() -> None:
     assert (fr.source, fr.frame, fr.boxes) == ("review", 12, rec.boxes)
     with pytest.raises(ValueError):
         LabeledFrame("v", 1, Path("x.jpg"), source="guess")
+
+
+def test_import_data_cli_splits_by_time_and_reimports_as_yolo(tmp_path: Path, pets_dir: Path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    out = tmp_path / "mot"
+    args = ["import-data", str(pets_dir), "--out", str(out), "--format", "mot", "--stride", "2"]
+    res = CliRunner().invoke(app, [*args, "--val", "0.2", "--test", "0.2", "--gap", "3"])
+    assert res.exit_code == 0, res.output
+    manifest = ds.read_manifest(out / "data.yaml")
+    counts = {s: c["images"] for s, c in manifest["counts"].items()}
+    assert counts == {"train": 17, "val": 5, "test": 6}  # 30 sampled; the gap trims 35 and 47
+    again = ds.frames_from_yolo(out / "images" / "test", nc=1)
+    gt = read_mot(pets_dir / "gt" / "gt.txt")
+    assert [fr.frame for fr in again] == list(range(49, 61, 2))
+    for fr in again:
+        clipped = [c for b in gt[fr.frame] if (c := b.clipped(768, 576))]
+        want = np.array([[b.x1, b.y1, b.x2, b.y2] for b in clipped])
+        got = np.array([[b.x1, b.y1, b.x2, b.y2] for b in fr.boxes])
+        assert np.allclose(want, got, atol=0.01)

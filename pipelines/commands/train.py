@@ -77,6 +77,19 @@ def import_data(
     console.print(manifest["counts"])
 
 
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["lr0=0.01", "mosaic=0"]`` -> ``{"lr0": 0.01, "mosaic": 0}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def train(
     data: Annotated[Path, typer.Option(help="data.yaml from import-data.")],
     base: Annotated[str, typer.Option(help="Checkpoint, model yaml, or registry version.")] = (
@@ -91,6 +104,10 @@ def train(
     project: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs/train"),
     name: Annotated[str, typer.Option(help="Run name.")] = "exp",
     resume: Annotated[bool, typer.Option(help="Resume: --base is the run's last.pt.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Other ultralytics train argument, KEY=VALUE (repeatable)."),
+    ] = None,
     register: Annotated[str | None, typer.Option(help="Register best.pt as this version.")] = None,
     promote: Annotated[bool, typer.Option(help="Promote the registered version.")] = False,
     models_dir: ModelsDir = None,
@@ -117,7 +134,7 @@ def train(
 
         result = run_train(
             data, base_path, epochs, imgsz, batch, project, name, hours, patience, workers,
-            resume=resume, on_epoch=on_epoch,
+            resume=resume, on_epoch=on_epoch, **_overrides(set_ or []),
         )  # fmt: skip
     console.print(f"best weights: {result.best}  ({result.epochs} epochs, {result.seconds:.0f} s)")
     if register:
@@ -187,6 +204,29 @@ def label(
     console.print(f"wrote {n_img} label files, {n_box} boxes, to {out}")
 
 
+def export(
+    version: Annotated[str, typer.Argument(help="Registered version to export.")],
+    data: Annotated[Path, typer.Option(help="data.yaml whose test split checks the export.")],
+    imgsz: Annotated[int, typer.Option(help="Export input size.")] = 416,
+    int8: Annotated[bool, typer.Option(help="Also an INT8 (onnxruntime static) variant.")] = True,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Export to ONNX (and INT8), check against the .pt, register as variants of the version."""
+    from pipelines.training import export_version
+
+    report = export_version(_registry(models_dir), version, data, imgsz, int8)
+    table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
+    for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
+        table.add_column(col)
+    for name in ("pt", "onnx", "onnx-int8"):
+        if name in report:
+            r = report[name]
+            row = (r["map50"], r["map50_95"], r["ms_per_frame"] or "-", r["size_mb"])
+            table.add_row(name, *map(str, row))
+    console.print(table)
+    console.print(f"onnx vs pt: {report['check']}")
+
+
 def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomaly")] = None,
                 models_dir: ModelsDir = None) -> None:  # fmt: skip
     """List registered model versions."""
@@ -202,6 +242,32 @@ def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomal
             "*" if promoted.get(mv.kind) == mv.version else "", mv.path,
         )  # fmt: skip
     console.print(table)
+
+
+def models_register(
+    version: Annotated[str, typer.Argument(help="New version id, e.g. pets09-person-v2.")],
+    run: Annotated[Path, typer.Option(help="Finished ultralytics run folder.")],
+    data: Annotated[Path, typer.Option(help="data.yaml it was trained on (fingerprint).")],
+    eval_json: Annotated[
+        Path | None, typer.Option(help="`monitor eval --json` output (held-out metrics).")
+    ] = None,
+    parent: Annotated[str | None, typer.Option(help="Version it was fine-tuned from.")] = None,
+    promote: Annotated[bool, typer.Option(help="Promote it.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Copy a run's best.pt into the registry and register it with lineage and metrics."""
+    from monitor.training import result_from_run
+    from pipelines.training import copy_and_register, metrics_from_eval
+
+    result = result_from_run(run)
+    metrics = {"val": result.metrics}
+    if eval_json:
+        metrics.update(metrics_from_eval(eval_json))
+    reg = _registry(models_dir)
+    mv = copy_and_register(reg, version, result, data, parent, promote, metrics)
+    console.print(
+        f"registered {mv.version} -> {reg.resolve_path(mv)}{' (promoted)' if promote else ''}"
+    )
 
 
 def models_promote(version: str, models_dir: ModelsDir = None) -> None:
@@ -222,8 +288,10 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("eval")(eval_cmd)
     app.command("label")(label)
+    app.command("export")(export)
     models = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
     models.command("list")(models_list)
+    models.command("register")(models_register)
     models.command("promote")(models_promote)
     models.command("rollback")(models_rollback)
     app.add_typer(models, name="models")

@@ -1,0 +1,180 @@
+"""Model registry: versions, lineage, data fingerprints, metrics and which model is promoted.
+
+One JSON file (``models/registry.json``) beside the weights; pipelines load the promoted model of
+their kind when no weights are configured. Every write goes to a temporary file first and is
+swapped in with ``os.replace``, so a crash never leaves half a registry. No ultralytics here: the
+live path imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODELS_DIR = Path(
+    os.environ.get("MONITOR_MODELS_DIR", Path(__file__).resolve().parents[1] / "models")
+)
+KINDS = ("detector", "anomaly")
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered model file and where it came from.
+
+    Args:
+        name: Model family, e.g. ``pets09-person``.
+        version: Unique id, e.g. ``pets09-person-v1``.
+        kind: ``detector`` or ``anomaly``.
+        path: Weights file relative to the registry's folder.
+        parent: Version it was fine-tuned from, None for a model trained from scratch.
+        data_fingerprint: Fingerprint of the training dataset (see ``monitor.datasets``).
+        train_args: Training arguments (epochs, imgsz, ...).
+        metrics: Evaluation results (held-out mAP ...).
+        created: ISO-8601 time of registration.
+        variants: Export name -> file relative to the registry's folder (``onnx``, ``onnx-int8``).
+
+    Example:
+        >>> mv = ModelVersion("m", "m-v1", "detector", "m.pt")
+        >>> mv.variants
+        {}
+    """
+
+    name: str
+    version: str
+    kind: str
+    path: str
+    parent: str | None = None
+    data_fingerprint: str | None = None
+    train_args: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    variants: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+class ModelRegistry:
+    """Versions of models and the promoted one per kind, stored in ``root/registry.json``.
+
+    Example:
+        >>> import tempfile
+        >>> reg = ModelRegistry(tempfile.mkdtemp())
+        >>> reg.register(ModelVersion("m", "m-v1", "detector", "m1.pt"), promote=True)
+        >>> reg.promoted().version
+        'm-v1'
+    """
+
+    def __init__(self, root: Path | str = DEFAULT_MODELS_DIR) -> None:
+        self.root = Path(root)
+        self.file = self.root / "registry.json"
+
+    def _load(self) -> dict[str, Any]:
+        if not self.file.is_file():
+            return {"schema": SCHEMA, "models": [], "promoted": {}, "history": {}}
+        try:
+            doc = json.loads(self.file.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{self.file}: invalid JSON: {err}") from None
+        doc.setdefault("models", [])
+        doc.setdefault("promoted", {})
+        doc.setdefault("history", {})
+        return doc
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".registry.", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=2)
+                fh.write("\n")
+            os.replace(tmp, self.file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def list(self, kind: str | None = None) -> list[ModelVersion]:
+        """Registered versions in registration order, optionally of one kind."""
+        models = [ModelVersion(**m) for m in self._load()["models"]]
+        return [m for m in models if kind is None or m.kind == kind]
+
+    def get(self, version: str) -> ModelVersion:
+        """The version named ``version``; KeyError listing the known versions otherwise."""
+        for mv in self.list():
+            if mv.version == version:
+                return mv
+        known = ", ".join(m.version for m in self.list()) or "none"
+        raise KeyError(f"model version {version!r} not in {self.file} (registered: {known})")
+
+    def register(self, mv: ModelVersion, promote: bool = False) -> None:
+        """Add a new version (versions are immutable: a repeated id is a ValueError)."""
+        doc = self._load()
+        if any(m["version"] == mv.version for m in doc["models"]):
+            raise ValueError(f"model version {mv.version!r} is already registered in {self.file}")
+        doc["models"].append(asdict(mv))
+        if promote:
+            self._promote_in(doc, mv)
+        self._save(doc)
+
+    def add_variant(self, version: str, variant: str, path: str | Path) -> ModelVersion:
+        """Attach an export (e.g. ``onnx``) to a version; ``path`` absolute or relative to root."""
+        p = Path(path)
+        rel = str(p.resolve().relative_to(self.root.resolve())) if p.is_absolute() else str(p)
+        return self._update(version, variants={**self.get(version).variants, variant: rel})
+
+    def update_metrics(self, version: str, metrics: dict[str, Any]) -> ModelVersion:
+        """Merge ``metrics`` into a version's metrics (e.g. variant speed and mAP)."""
+        return self._update(version, metrics={**self.get(version).metrics, **metrics})
+
+    def _update(self, version: str, **changes: Any) -> ModelVersion:
+        doc = self._load()
+        new = replace(self.get(version), **changes)
+        doc["models"] = [asdict(new) if m["version"] == version else m for m in doc["models"]]
+        self._save(doc)
+        return new
+
+    @staticmethod
+    def _promote_in(doc: dict[str, Any], mv: ModelVersion) -> None:
+        doc["promoted"][mv.kind] = mv.version
+        history = doc["history"].setdefault(mv.kind, [])
+        if not history or history[-1] != mv.version:
+            history.append(mv.version)
+
+    def promote(self, version: str) -> None:
+        """Make ``version`` the one promoted model of its kind; earlier ones stay in history."""
+        mv = self.get(version)
+        doc = self._load()
+        self._promote_in(doc, mv)
+        self._save(doc)
+
+    def rollback(self, kind: str = "detector") -> ModelVersion:
+        """Promote again the version promoted before the current one; ValueError if none."""
+        doc = self._load()
+        history = doc["history"].get(kind, [])
+        if len(history) < 2:
+            raise ValueError(f"no earlier promoted {kind} to roll back to (history: {history})")
+        history.pop()
+        doc["promoted"][kind] = history[-1]
+        self._save(doc)
+        return self.get(history[-1])
+
+    def promoted(self, kind: str = "detector") -> ModelVersion | None:
+        """The promoted version of ``kind``, None when nothing is promoted."""
+        version = self._load()["promoted"].get(kind)
+        return self.get(version) if version else None
+
+    def resolve_path(self, mv: ModelVersion, variant: str | None = None) -> Path:
+        """Absolute path of the weights, or of one export variant (KeyError listing variants)."""
+        if variant is None:
+            rel = mv.path
+        elif variant in mv.variants:
+            rel = mv.variants[variant]
+        else:
+            raise KeyError(f"{mv.version} has no variant {variant!r} (has: {sorted(mv.variants)})")
+        return (self.root / rel).resolve()
