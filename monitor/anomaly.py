@@ -201,9 +201,9 @@ class AnomalyStage:
 
     ``score`` extracts features, smooths causally and normalises; ``alerts`` turns a flagged score
     into one ``Alert(kind="anomaly")`` per cooldown, with its explanation and, when ``media_root``
-    is set (and ``cfg.evidence``), a snapshot JPEG and an evidence heatmap PNG written to
-    ``<media_root>/<camera>/alerts/<alert id>_{snapshot.jpg,heatmap.png}``; the alert's paths are
-    relative to ``media_root``.
+    is set (and ``cfg.evidence``), an evidence heatmap PNG and (``snapshots``) a snapshot JPEG
+    written to ``<media_root>/<camera>/alerts/<alert id>_{heatmap.png,snapshot.jpg}``; the
+    alert's paths are relative to ``media_root``.
 
     Example:
         >>> stage = AnomalyStage(AnomalyModel.load("models/ucsd-ped2-anomaly-v1.npz"),
@@ -217,10 +217,12 @@ class AnomalyStage:
         model: AnomalyModel,
         cfg: AnomalyConfig,
         media_root: str | Path | None = None,
+        snapshots: bool = True,
     ) -> None:
         self.model = model if cfg.threshold is None else model.with_threshold(cfg.threshold)
         self.cfg = cfg
         self.media_root = Path(media_root) if media_root and cfg.evidence else None
+        self.snapshots = snapshots
         self._weights = causal_weights(model.sigma if cfg.sigma is None else cfg.sigma)
         self._cams: dict[str, _CameraState] = {}
 
@@ -269,9 +271,9 @@ class AnomalyStage:
             from monitor.anomaly_report import save_evidence
 
             folder = self.media_root / frame.camera_id / "alerts"
-            snap, heat = save_evidence(folder, alert, frame.image, score.heatmap)
+            snap, heat = save_evidence(folder, alert, frame.image, score.heatmap, self.snapshots)
             alert = alert.with_evidence(
-                snapshot_path=str(snap.relative_to(self.media_root)),
+                snapshot_path=str(snap.relative_to(self.media_root)) if snap else None,
                 heatmap_path=str(heat.relative_to(self.media_root)),
             )
         return [alert]
@@ -301,8 +303,12 @@ def load_model(ref: str | Path | None, models_dir: str | Path | None = None) -> 
 
 
 def load_stage(
-    cfg: AnomalyConfig, media_root: str | Path | None = None, models_dir: str | Path | None = None
+    cfg: AnomalyConfig,
+    media_root: str | Path | None = None,
+    models_dir: str | Path | None = None,
+    snapshots: bool = False,
 ) -> AnomalyStage:
     """The stage a config asks for (``cfg.model``: ``.npz`` path, registry version or None for
-    the promoted anomaly model), writing alert evidence under ``media_root``."""
-    return AnomalyStage(load_model(cfg.model, models_dir), cfg, media_root)
+    the promoted anomaly model), writing heatmaps under ``media_root``; no snapshots by default,
+    the batch driver saves its own annotated one for every alert."""
+    return AnomalyStage(load_model(cfg.model, models_dir), cfg, media_root, snapshots)

@@ -124,18 +124,21 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
 
 
 def save_evidence(
-    folder: Path, alert: Alert, image: np.ndarray, heat: np.ndarray
-) -> tuple[Path, Path]:
-    """Write the alert's snapshot (JPEG, box drawn) and heatmap overlay (PNG); returns the paths."""
+    folder: Path, alert: Alert, image: np.ndarray, heat: np.ndarray, snapshot: bool = True
+) -> tuple[Path | None, Path]:
+    """Write the heatmap overlay (PNG) and, with ``snapshot``, the frame with the alert's box
+    drawn (JPEG) under ``folder``; returns (snapshot or None, heatmap)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = alert.id
+    heat_path = folder / f"{alert.id}_heatmap.png"
+    if not cv2.imwrite(str(heat_path), overlay(image, heat)):
+        raise OSError(f"could not write anomaly heatmap {heat_path}")
+    if not snapshot:
+        return None, heat_path
     snap = image.copy()
     box = alert.data.get("box")
     if isinstance(box, list) and len(box) == 4:
         cv2.rectangle(snap, (box[0], box[1]), (box[2], box[3]), (0, 0, 255), 2)
-    snap_path, heat_path = folder / f"{stem}_snapshot.jpg", folder / f"{stem}_heatmap.png"
-    if not cv2.imwrite(str(snap_path), snap) or not cv2.imwrite(
-        str(heat_path), overlay(image, heat)
-    ):
-        raise OSError(f"could not write anomaly evidence to {folder}")
+    snap_path = folder / f"{alert.id}_snapshot.jpg"
+    if not cv2.imwrite(str(snap_path), snap):
+        raise OSError(f"could not write anomaly snapshot {snap_path}")
     return snap_path, heat_path

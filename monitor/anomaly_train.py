@@ -34,7 +34,9 @@ def extract(background: np.ndarray, params: FeatureParams, clip: Clip) -> list[F
     return [ext.step(image) for image in clip]
 
 
-def _band_stats(feats: Sequence[Sequence[FrameFeatures]], params: FeatureParams, bands: int):
+def _band_stats(
+    feats: Sequence[Sequence[FrameFeatures]], params: FeatureParams, bands: int
+) -> tuple[np.ndarray, np.ndarray]:
     speeds, bottoms = [], []
     for clip in feats:
         for f in clip:
@@ -170,17 +172,13 @@ def fine_tune(
     xs = [model.cues(f)[cols] for clip, _ in labeled for f in clip] + [
         model.cues(f)[cols] for clip in normal for f in clip
     ]
-    ys = np.concatenate([np.asarray(y) for _, y in labeled] + [np.zeros(len(c)) for c in normal])
+    ys = np.concatenate([np.asarray(y) for _, y in labeled] + [np.zeros(len(n)) for n in normal])
     if len(np.unique(ys)) < 2:
         raise ValueError("supervised fine-tuning needs both normal and anomalous frames")
     lr = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit(np.array(xs), ys)
     weights = np.zeros(len(CUE_NAMES))
     weights[cols] = lr.coef_[0]
-    tuned = replace(
-        model,
-        weights=weights,
-        bias=float(lr.intercept_[0]),
-        meta={**model.meta, "supervised": {"cues": [CUE_NAMES[i] for i in cols], "frames": int(len(ys)),
-                                           "anomalous": int(ys.sum())}},
-    )  # fmt: skip
+    info = {"cues": [CUE_NAMES[i] for i in cols], "frames": len(ys), "anomalous": int(ys.sum())}
+    meta = {**model.meta, "supervised": info}
+    tuned = replace(model, weights=weights, bias=float(lr.intercept_[0]), meta=meta)
     return _finish(tuned, normal, target_per_hour, cooldown_s)

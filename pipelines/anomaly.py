@@ -24,11 +24,12 @@ class FootageError(ValueError):
 
 @dataclass(frozen=True)
 class FootageClip:
-    """One clip of footage: its name, source path and decoded frames in order."""
+    """One clip of footage: its name, source path, decoded frames in order and frame rate."""
 
     name: str
     path: Path
     frames: list[np.ndarray]
+    fps: float = 10.0
 
 
 def read_clips(path: str | Path) -> list[FootageClip]:
@@ -42,8 +43,9 @@ def read_clips(path: str | Path) -> list[FootageClip]:
     try:
         clips = []
         for spec in discover_inputs([path]):
-            frames = [f.image for f in FrameSource.open(spec).frames()]
-            clips.append(FootageClip(spec.name, spec.path, frames))
+            src = FrameSource.open(spec)
+            frames = [f.image for f in src.frames()]
+            clips.append(FootageClip(spec.name, spec.path, frames, src.fps))
     except SourceError as err:
         raise FootageError(f"unusable footage {path}: {err}") from None
     if not any(c.frames for c in clips):
@@ -65,7 +67,7 @@ def train_anomaly(
     footage: list[Path],
     out: Path,
     *,
-    fps: float = 10.0,
+    fps: float | None = None,
     target_per_hour: float = 1.0,
     cooldown_s: float = 10.0,
     sigma: float = 5.0,
@@ -73,10 +75,12 @@ def train_anomaly(
     registry_root: Path | None = None,
     promote: bool = True,
 ) -> tuple[AnomalyModel, Path]:
-    """Fit a camera's model on normal footage, save it to ``out`` and register it (kind=anomaly)."""
+    """Fit a camera's model on normal footage, save it to ``out`` and register it (kind=anomaly);
+    ``fps`` defaults to the footage's own (video header, seqinfo.ini, else 25)."""
     from monitor.anomaly_train import fit_normal
 
     clips = [c for f in footage for c in read_clips(f)]
+    fps = fps or clips[0].fps
     version = version or out.stem
     args = {"camera": camera, "footage": [str(f) for f in footage], "fps": fps, "sigma": sigma,
             "target_alerts_per_hour": target_per_hour, "cooldown_s": cooldown_s}  # fmt: skip

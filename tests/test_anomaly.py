@@ -190,3 +190,32 @@ def test_bad_footage_folder_is_named_in_the_error(tmp_path: Path, content: str) 
                                    "--out", str(tmp_path / "m.npz"), "--no-register"])  # fmt: skip
     assert res.exit_code != 0
     assert f"footage-{content}" in res.output
+
+
+@pytest.mark.slow
+def test_full_ped2_pooled_auc_meets_the_issue_floor(ped2_dir: Path) -> None:
+    """Issue #6 asks for >= 96 pooled on the whole Test set; measured 97.8 centred, 96.6 causal."""
+    from pipelines.anomaly_eval import evaluate_ped2
+
+    data = load_ped2(ped2_dir)
+    model, _ = fit_normal([c.frames for c in data.train], fps=10.0)
+    result = evaluate_ped2(data, model, supervised=False)
+    assert result["auc"] >= 0.96
+    assert result["auc_causal"] >= 0.95
+    assert result["auc"] > result["baseline_frame_difference"]["auc"] + 0.02
+
+
+def test_train_anomaly_cli_saves_and_registers(ped2_dir: Path, tmp_path: Path) -> None:
+    from monitor.registry import ModelRegistry
+    from pipelines.cli import app
+
+    clip = ped2_dir / "training" / "frames" / "01"
+    args = ["train-anomaly", "--camera", "cam1", "--footage", str(clip), "--fps", "10",
+            "--models-dir", str(tmp_path), "--target-alerts-per-hour", "30"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    mv = ModelRegistry(tmp_path).promoted("anomaly")
+    assert mv is not None and mv.version == "cam1-anomaly-v1" and mv.data_fingerprint
+    model = AnomalyModel.load(ModelRegistry(tmp_path).resolve_path(mv))
+    assert model.meta["camera"] == "cam1"
+    assert model.meta["calibration"]["target_alerts_per_hour"] == 30

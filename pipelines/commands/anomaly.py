@@ -33,7 +33,9 @@ def train_anomaly(
     ],
     out: Annotated[Path | None, typer.Option(help="Model file (.npz).")] = None,
     version: Annotated[str | None, typer.Option(help="Registry version id.")] = None,
-    fps: Annotated[float, typer.Option(help="Frame rate of the footage.")] = 10.0,
+    fps: Annotated[
+        float | None, typer.Option(help="Frame rate of the footage (default: its own).")
+    ] = None,
     target_alerts_per_hour: Annotated[
         float, typer.Option(help="False alerts per hour allowed on the normal footage.")
     ] = 1.0,
