@@ -94,6 +94,7 @@ class ModelRegistry:
             with os.fdopen(fd, "w") as fh:
                 json.dump(doc, fh, indent=2)
                 fh.write("\n")
+            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the registry is shared
             os.replace(tmp, self.file)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
