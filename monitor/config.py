@@ -62,7 +62,9 @@ class ModelConfig(_Base):
 class TrackerConfig(_Base):
     """ultralytics tracker (ByteTrack or BoT-SORT) and its association thresholds."""
 
-    type: Literal["bytetrack", "botsort"] = Field("bytetrack", description="Tracker algorithm.")
+    type: Literal["botsort", "bytetrack"] = Field(
+        "botsort", description="Tracker algorithm (BoT-SORT keeps ids through crossings better)."
+    )
     track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association threshold.")
     track_low_thresh: float = Field(0.1, ge=0, le=1, description="Second association threshold.")
     new_track_thresh: float = Field(0.25, ge=0, le=1, description="Score to start a new track.")

@@ -69,7 +69,11 @@ class Pipeline:
         """Build the detector, tracker and rules a config describes."""
         from monitor.detector import Detector
 
-        return cls(Detector(cfg.model), Tracker(cfg.tracker), RuleEngine(cfg.rules), anomaly)
+        # The tracker's second association needs the low-score boxes NMS would otherwise drop.
+        low = min(cfg.model.conf, cfg.tracker.track_low_thresh)
+        detector = Detector(cfg.model.model_copy(update={"conf": low}))
+        tracker = Tracker(cfg.tracker, min_conf=cfg.model.conf)
+        return cls(detector, tracker, RuleEngine(cfg.rules), anomaly)
 
     def step_batch(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Detect on the whole batch at once, then track and apply rules frame by frame in order."""

@@ -47,13 +47,17 @@ def _new_tracker(cfg: TrackerConfig) -> Any:
 class Tracker:
     """Assigns stable track ids per camera.
 
+    Feed it detections down to ``cfg.track_low_thresh``; boxes under ``min_conf`` (the model's
+    output threshold) are kept only when a track claims them, as ultralytics' ``track()`` does.
+
     Example:
         >>> tracker = Tracker(TrackerConfig())  # doctest: +SKIP
         >>> tracked = tracker.update(frame, detections)  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+    def __init__(self, cfg: TrackerConfig, min_conf: float = 0.0) -> None:
         self.cfg = cfg
+        self.min_conf = min_conf
         self._trackers: dict[str, Any] = {}
         self._tracks: dict[str, dict[int, Track]] = {}
 
@@ -72,6 +76,8 @@ class Tracker:
         if len(out):
             ids[out[:, -1].astype(int)] = out[:, 4].astype(np.int64)
         tracked = detections.with_tracker_ids(ids)
+        # ByteTrack wants low-score boxes to bridge occlusions; only those it matched stay.
+        tracked = tracked[(tracked.confidence >= self.min_conf) | (ids != UNTRACKED)]
         self._summarise(cam, frame.timestamp, tracked)
         return tracked
 
