@@ -16,6 +16,7 @@ from monitor.runtime import configure_offline
 from monitor.types import Detections, Frame, Track
 
 UNTRACKED = -1
+SUMMARY_TTL_S = 600.0  # summaries of tracks unseen this long are dropped (live cameras run forever)
 
 
 def _tracker_args(cfg: TrackerConfig) -> Any:
@@ -94,6 +95,8 @@ class Tracker:
                 tracks[int(tid)] = Track(int(tid), cam, dets.names[i], t, t, box)
             else:
                 tracks[int(tid)] = replace(prev, last_seen=t, last_box=box, hits=prev.hits + 1)
+        for tid in [k for k, v in tracks.items() if t - v.last_seen > SUMMARY_TTL_S]:
+            del tracks[tid]
 
     def tracks(self, camera_id: str) -> dict[int, Track]:
         """Summaries of every track seen on a camera, by id."""
