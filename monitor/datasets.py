@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 
 from monitor.labels import Box, LabeledFrame, read_coco, read_mot, read_yolo_txt, write_yolo_txt
+from monitor.sources import list_images
 
 SPLITS = ("train", "val", "test")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_DATASETS_DIR = Path(
     os.environ.get("MONITOR_DATASETS_DIR", Path.home() / ".cache" / "video-monitor" / "datasets")
 )
@@ -39,7 +39,7 @@ def _frame_number(path: Path) -> int:
 def frame_images(img_dir: str | Path) -> dict[int, Path]:
     """Frame number (digits of the file name, MOT style) -> image file of a frame folder."""
     img_dir = Path(img_dir)
-    files = [p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_EXTS]
+    files = list_images(img_dir)
     if not files:
         raise FileNotFoundError(f"no images in {img_dir}")
     return {_frame_number(p): p for p in files}

@@ -51,7 +51,8 @@ class InputSpec:
     kind: str  # "video" | "images"
 
 
-def _images_in(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
+    """Image files of a frame folder, in name order (frame order for MOT and UCSD layouts)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
@@ -64,9 +65,9 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _discover_dir(folder: Path, prefix: str) -> list[tuple[str, Path, str]]:
-    if (folder / "img1").is_dir() and _images_in(folder / "img1"):
+    if (folder / "img1").is_dir() and list_images(folder / "img1"):
         return [(folder.name, folder / "img1", "images")]  # MOT layout: name after the sequence
-    if _images_in(folder):
+    if list_images(folder):
         own = folder.parent.name if folder.name == "img1" else folder.name
         return [(prefix or own, folder, "images")]
     found: list[tuple[str, Path, str]] = []
@@ -95,7 +96,7 @@ def discover_inputs(paths: list[str | Path]) -> list[InputSpec]:
                 raise SourceError(f"not a video file (extension {p.suffix!r}): {p}")
             specs.append(InputSpec(_unique(p.stem, taken), p, "video"))
             continue
-        found = _discover_dir(p, "" if (p / "img1").is_dir() or _images_in(p) else p.name)
+        found = _discover_dir(p, "" if (p / "img1").is_dir() or list_images(p) else p.name)
         if not found:
             raise SourceError(f"no videos or image frames found in folder: {p}")
         specs.extend(InputSpec(_unique(n, taken), path, kind) for n, path, kind in found)
@@ -136,7 +137,7 @@ class FrameSource:
         if not spec.path.exists():
             raise SourceError(f"input not found: {spec.path}")
         if spec.kind == "images":
-            files = _images_in(spec.path)
+            files = list_images(spec.path)
             if not files:
                 raise SourceError(f"no image frames in folder: {spec.path}")
             first = cv2.imread(str(files[0]))
@@ -165,7 +166,7 @@ class FrameSource:
             yield from self._video_frames()
 
     def _image_frames(self) -> Iterator[Frame]:
-        for i, path in enumerate(_images_in(self.spec.path)):
+        for i, path in enumerate(list_images(self.spec.path)):
             img = cv2.imread(str(path))
             if img is None:
                 self.skipped.append(f"{path}: cannot decode image")

@@ -164,9 +164,11 @@ def result_from_run(save_dir: str | Path) -> TrainResult:
 def _count_images(data: str | Path, split: str) -> int:
     import yaml
 
+    from monitor.sources import list_images
+
     cfg = yaml.safe_load(Path(data).read_text())
     folder = Path(cfg.get("path", Path(data).parent)) / cfg[split]
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+    return len(list_images(folder))
 
 
 def evaluate(
