@@ -7,6 +7,7 @@ threads or SQLite.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -77,8 +78,6 @@ class Pipeline:
 
     def step_batch(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Detect on the whole batch at once, then track and apply rules frame by frame in order."""
-        import time
-
         t0 = time.perf_counter()
         batch_dets = self.detector.detect(frames)
         detect_ms = (time.perf_counter() - t0) * 1000 / max(len(frames), 1)

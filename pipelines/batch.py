@@ -148,8 +148,7 @@ class InputRun:
             else None
         )
         clip = clips.start(f"{name}/alerts/{alert.id}.mp4") if outs.clips else None
-        heat = alert.heatmap_path
-        return alert.with_evidence(snapshot_path=snap, clip_path=clip, heatmap_path=heat)
+        return alert.with_evidence(snapshot_path=snap, clip_path=clip)
 
     def _count(self, res: FrameResult) -> None:
         per_frame = Counter(res.detections.names)
