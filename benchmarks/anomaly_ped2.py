@@ -23,8 +23,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from monitor.anomaly import load_model  # noqa: E402
-from monitor.anomaly_train import fit_normal  # noqa: E402
-from pipelines.anomaly_eval import evaluate_ped2, load_ped2  # noqa: E402
+from training.anomaly_eval import evaluate_ped2, load_ped2  # noqa: E402
+from training.anomaly_fit import fit_normal  # noqa: E402
 
 DATA = Path(os.environ.get("MONITOR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ANCHORS = {"MNAD": 97.0, "SSMTL": 97.5, "AI-VAD": 99.1, "HF2-VAD": 99.3}

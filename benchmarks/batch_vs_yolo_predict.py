@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "out" / "bench_batch_vs_yolo_predict.json")
     args = ap.parse_args()
 
-    from monitor.detector import resolve_weights
+    from monitor.registry import resolve_model as resolve_weights
 
     weights = resolve_weights(args.weights)
     if args.imgsz is None:

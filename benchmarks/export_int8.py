@@ -22,7 +22,7 @@ from rich.table import Table  # noqa: E402
 
 from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry  # noqa: E402
 from monitor.runtime import configure_offline  # noqa: E402
-from pipelines.training import export_version, measure_variants  # noqa: E402
+from training.workflows import export_version, measure_variants  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -67,36 +67,36 @@ def _alerts_page(db: Path) -> None:
         return
     try:
         alerts = reader.alerts(limit=1000)
+        media_root = reader.media_root()
     finally:
         reader.close()
-    cameras = sorted({a["camera_id"] for a in alerts})
-    kinds = sorted({a["kind"] for a in alerts})
+    cameras = sorted({a.camera_id for a in alerts})
+    kinds = sorted({a.kind for a in alerts})
     col1, col2 = st.columns(2)
     camera = col1.selectbox("Camera", ["all", *cameras])
     kind = col2.selectbox("Kind", ["all", *kinds])
     shown = [
         a for a in alerts
-        if camera in ("all", a["camera_id"]) and kind in ("all", a["kind"])
+        if camera in ("all", a.camera_id) and kind in ("all", a.kind)
     ]  # fmt: skip
     st.metric("Alerts", len(shown))
     rows = [
         {
-            "camera": a["camera_id"], "kind": a["kind"], "rule": a["rule"],
-            "severity": a["severity"], "start (s)": round(a["start_time"], 2),
-            "end (s)": round(a["end_time"], 2), "tracks": ", ".join(map(str, a["track_ids"])),
-            "score": round(a["score"], 3), "explanation": a["explanation"],
+            "camera": a.camera_id, "kind": a.kind, "rule": a.rule,
+            "severity": a.severity, "start (s)": round(a.start_time, 2),
+            "end (s)": round(a.end_time, 2), "tracks": ", ".join(map(str, a.track_ids)),
+            "score": round(a.score, 3), "explanation": a.explanation,
         }
         for a in shown
     ]  # fmt: skip
     st.dataframe(rows, width="stretch", hide_index=True)
-    media_root = db.parent
     for a in shown[:20]:
-        with st.expander(f"{a['camera_id']} · {a['rule']} · t={a['start_time']:.1f}s"):
-            st.write(a["explanation"])
-            snap = resolve_media(media_root, a["snapshot_path"])
+        with st.expander(f"{a.camera_id} · {a.rule} · t={a.start_time:.1f}s"):
+            st.write(a.explanation)
+            snap = resolve_media(media_root, a.snapshot_path)
             if snap is not None:
                 st.image(str(snap))
-            st.json(a["data"], expanded=False)
+            st.json(a.data, expanded=False)
 
 
 def main() -> None:

@@ -2,61 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-Point = tuple[float, float]
-Severity = Literal["info", "warning", "critical"]
+from monitor.detectors import BACKENDS, ModelConfig
+from monitor.detectors.ultralytics import UltralyticsConfig
+from monitor.rules import RulesConfig
+from monitor.schema import ConfigBase as _Base
+from monitor.schema import ConfigError, Point, Severity
 
-
-class ConfigError(ValueError):
-    """A config file could not be read or did not validate; the message names file and field."""
-
-
-class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceConfig(_Base):
-    """A video file, a folder of videos or an image-sequence folder (camera URLs come later)."""
-
-    name: str | None = Field(None, description="Camera id; defaults to the file or folder name.")
-    path: str = Field(description="Video file, folder of videos, or folder of frames (MOT img1/).")
-    fps: float | None = Field(
-        None, gt=0, description="Frame rate for image sequences (seqinfo.ini is read when present)."
-    )
-
-
-class ModelConfig(_Base):
-    """Detector: weights, input size and NMS settings."""
-
-    weights: str | None = Field(
-        None,
-        description="Weights path or ultralytics name; None = promoted model of models/registry.json.",
-    )
-    imgsz: int | None = Field(
-        None, ge=32, le=4096, description="Inference size (multiple of 32); None = the model's own."
-    )
-    conf: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
-    iou: float = Field(0.7, ge=0.0, le=1.0, description="NMS IoU threshold.")
-    classes: list[str] | None = Field(None, description="Keep only these class names (None = all).")
-    agnostic_nms: bool = Field(False, description="Class-agnostic NMS.")
-    max_det: int = Field(300, ge=1, description="Maximum detections per frame after NMS.")
-    device: str = Field(
-        "auto", description="'auto' (cuda if available, else cpu), 'cpu', 'cuda:0'."
-    )
-    half: bool | None = Field(None, description="fp16 inference; None = on for cuda, off for cpu.")
-    batch: int = Field(4, ge=1, le=256, description="Frames per inference batch.")
-
-    @field_validator("imgsz")
-    @classmethod
-    def _multiple_of_32(cls, v: int | None) -> int | None:
-        if v is not None and v % 32:
-            raise ValueError(f"must be a multiple of 32, got {v}")
-        return v
+__all__ = [
+    "AnomalyConfig",
+    "CameraConfig",
+    "ConfigError",
+    "ModelConfig",
+    "MonitorConfig",
+    "OutputsConfig",
+    "ResolvedCamera",
+    "RulesConfig",
+    "StoreConfig",
+    "TrackerConfig",
+    "load_config",
+    "merge_camera",
+    "parse_config",
+]
 
 
 class TrackerConfig(_Base):
@@ -71,76 +44,6 @@ class TrackerConfig(_Base):
     track_buffer: int = Field(30, ge=1, description="Frames a lost track is kept.")
     match_thresh: float = Field(0.8, ge=0, le=1, description="IoU matching threshold.")
     fuse_score: bool = Field(True, description="Fuse confidence with IoU when matching.")
-
-
-class _RuleBase(_Base):
-    name: str = Field(description="Unique rule name, shown in alerts.")
-    classes: list[str] | None = Field(None, description="Class names the rule applies to.")
-    severity: Severity = Field("warning", description="Alert severity.")
-    cooldown_s: float = Field(30.0, ge=0, description="Seconds before the rule may fire again.")
-
-
-def _check_polygon(v: list[Point] | None) -> list[Point] | None:
-    if v is not None and len(v) < 3:
-        raise ValueError("a polygon needs at least 3 points")
-    return v
-
-
-class ZoneRule(_RuleBase):
-    """An object's anchor (bottom centre) inside a polygon."""
-
-    polygon: list[Point] = Field(description="Polygon vertices in pixels [[x, y], ...].")
-    min_frames: int = Field(1, ge=1, description="Consecutive frames inside before alerting.")
-
-    _poly = field_validator("polygon")(_check_polygon)
-
-
-class LineRule(_RuleBase):
-    """An object's anchor crossing a line segment, optionally in one direction."""
-
-    start: Point = Field(description="Line start [x, y] in pixels.")
-    end: Point = Field(description="Line end [x, y] in pixels.")
-    direction: Literal["both", "left_to_right", "right_to_left"] = Field(
-        "both", description="Crossing direction as seen walking from start to end."
-    )
-
-
-class LoiterRule(_RuleBase):
-    """An object staying longer than ``seconds`` (inside ``polygon`` when given)."""
-
-    seconds: float = Field(gt=0, description="Dwell time that counts as loitering.")
-    polygon: list[Point] | None = Field(None, description="Area to watch; None = whole frame.")
-
-    _poly = field_validator("polygon")(_check_polygon)
-
-
-class CrowdRule(_RuleBase):
-    """More than ``max_count`` objects at once (inside ``polygon`` when given)."""
-
-    max_count: int = Field(ge=0, description="Alert when the count exceeds this.")
-    min_seconds: float = Field(0.0, ge=0, description="Count must stay above for this long.")
-    polygon: list[Point] | None = Field(None, description="Area to count in; None = whole frame.")
-
-    _poly = field_validator("polygon")(_check_polygon)
-
-
-class RulesConfig(_Base):
-    """Rule-based behaviour checks, each list may be empty."""
-
-    zones: list[ZoneRule] = Field(default_factory=list, description="Zone intrusion rules.")
-    lines: list[LineRule] = Field(default_factory=list, description="Line crossing rules.")
-    loitering: list[LoiterRule] = Field(default_factory=list, description="Dwell rules.")
-    crowd: list[CrowdRule] = Field(default_factory=list, description="Crowd count rules.")
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> RulesConfig:
-        names = [
-            r.name for group in (self.zones, self.lines, self.loitering, self.crowd) for r in group
-        ]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"rule names must be unique, repeated: {dupes}")
-        return self
 
 
 class AnomalyConfig(_Base):
@@ -183,26 +86,132 @@ class OutputsConfig(_Base):
     snapshots: bool = Field(True, description="Save a JPEG snapshot per alert.")
     clips: bool = Field(True, description="Save a short mp4 clip around each alert.")
     clip_seconds: float = Field(3.0, ge=0, description="Seconds of video before an alert in clips.")
-    video_codec: str = Field("mp4v", min_length=4, max_length=4, description="FourCC for mp4.")
+    video_codec: str = Field("avc1", min_length=4, max_length=4, description="FourCC for mp4.")
+
+
+class CameraConfig(_Base):
+    """One camera: its source and what differs from the global sections (Frigate's pattern).
+
+    ``rules`` and ``anomaly`` given here replace the global ones section by section (a camera that
+    lists ``zones`` keeps the global ``lines``); what is not given is inherited.
+    """
+
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Camera id: letters, digits, '_', '.', '-'; used in paths and the store.",
+    )
+    uri: str = Field(
+        description="Source: rtsp://, http(s)://, usb:N, /dev/videoN, file:PATH or a path."
+    )
+    fps: float | None = Field(None, gt=0, description="Frame rate when the source has none.")
+    detect_fps: float | None = Field(
+        None, gt=0, description="Frames per second to run detection on; None = every frame."
+    )
+    loop: bool = Field(False, description="Loop a file: source (for demos and tests).")
+    enabled: bool = Field(True, description="Watch this camera.")
+    rules: dict[str, Any] | None = Field(
+        None, description="Rule sections for this camera (same shape as the global rules)."
+    )
+    anomaly: dict[str, Any] | None = Field(
+        None, description="Anomaly settings for this camera, merged over the global ones."
+    )
+    privacy_masks: list[list[Point]] = Field(
+        default_factory=list,
+        description="Polygons blacked out in everything stored or shown for this camera.",
+    )
+    mask_units: Literal["px", "norm"] = Field(
+        "px", description="Privacy mask coordinates in pixels or normalised 0-1."
+    )
+
+    @field_validator("privacy_masks")
+    @classmethod
+    def _masks_are_polygons(cls, v: list[list[Point]]) -> list[list[Point]]:
+        for poly in v:
+            if len(poly) < 3:
+                raise ValueError("a polygon needs at least 3 points")
+        return v
+
+
+@dataclass(frozen=True)
+class ResolvedCamera:
+    """A camera with the global defaults merged in: what the pipeline and sink use."""
+
+    id: str
+    uri: str
+    fps: float | None
+    detect_fps: float | None
+    loop: bool
+    rules: RulesConfig
+    anomaly: AnomalyConfig
+    privacy_masks: tuple[tuple[Point, ...], ...] = ()
+    mask_units: str = "px"
 
 
 class MonitorConfig(_Base):
     """The whole configuration."""
 
-    sources: list[SourceConfig] = Field(default_factory=list, description="Inputs to process.")
-    model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
+    cameras: list[CameraConfig] = Field(
+        default_factory=list, description="Cameras to watch (monitor live); batch inputs need none."
+    )
+    model: ModelConfig = Field(default_factory=lambda: UltralyticsConfig())
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)  # type: ignore[arg-type]
     rules: RulesConfig = Field(default_factory=RulesConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)  # type: ignore[arg-type]
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)  # type: ignore[arg-type]
 
+    @model_validator(mode="after")
+    def _cameras_valid(self) -> MonitorConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique, repeated: {dupes}")
+        for k, cam in enumerate(self.cameras):
+            try:
+                merge_camera(self, cam)
+            except ValidationError as err:
+                section = "rules" if err.title == "RulesConfig" else "anomaly"
+                msgs = [
+                    f"cameras.{k}.{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                    for e in err.errors()
+                ]
+                raise ValueError("; ".join(msgs)) from None
+        return self
+
+    def camera(self, camera_id: str) -> ResolvedCamera | None:
+        """The merged config of one configured camera, None for an unconfigured one."""
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return merge_camera(self, cam)
+        return None
+
+
+def merge_camera(cfg: MonitorConfig, cam: CameraConfig) -> ResolvedCamera:
+    """Global rules and anomaly settings with the camera's own sections laid over them."""
+    rules = cfg.rules.model_dump(mode="python")
+    rules.update(cam.rules or {})
+    anomaly = {**cfg.anomaly.model_dump(mode="python"), **(cam.anomaly or {})}
+    return ResolvedCamera(
+        id=cam.id,
+        uri=cam.uri,
+        fps=cam.fps,
+        detect_fps=cam.detect_fps,
+        loop=cam.loop,
+        rules=RulesConfig.model_validate(rules),
+        anomaly=AnomalyConfig.model_validate(anomaly),
+        privacy_masks=tuple(tuple(p) for p in cam.privacy_masks),
+        mask_units=cam.mask_units,
+    )
+
 
 def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {loc}: {e['msg']}")
+        parts = [str(p) for p in e["loc"]]
+        if len(parts) > 1 and parts[0] == "model" and parts[1] in BACKENDS:
+            del parts[1]  # the discriminator tag is not a field the user wrote
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {'.'.join(parts)}: {msg}" if parts else f"  {msg}")
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """The per-frame composition of stages: detect -> track -> rules (+ anomaly).
 
 ``Pipeline.step_batch`` is the one body every driver calls: the batch driver feeds it every frame
-of a file, a live driver feeds it what survives its bounded queues. It knows nothing of files,
-threads or SQLite.
+of a file, the live driver feeds it what survives its bounded queues. It knows nothing of files,
+threads or SQLite. Rules and the anomaly stage are per camera (merged camera config); cameras
+that are not configured (batch inputs) use the global ones.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.config import MonitorConfig
+from monitor.config import AnomalyConfig, MonitorConfig
+from monitor.detectors import Detector
 from monitor.rules import RuleEngine
 from monitor.tracking import Tracker
 from monitor.types import Alert, AnomalyScore, Detections, Frame
-
-
-class DetectorLike(Protocol):
-    """Anything that detects objects in a batch of frames."""
-
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]: ...
 
 
 class AnomalyLike(Protocol):
@@ -48,33 +44,66 @@ class FrameResult:
 class Pipeline:
     """Stages wired together; per-camera state lives in the stages, keyed by ``camera_id``.
 
-    Example:
-        >>> pipe = Pipeline.from_config(MonitorConfig())  # doctest: +SKIP
-        >>> results = pipe.step_batch(frames)  # doctest: +SKIP
+    Args:
+        detector: Batched detector (any backend).
+        tracker: Multi-object tracker, or None to skip tracking.
+        rules: Rules of cameras without their own.
+        anomaly: Anomaly stage of cameras without their own, or None.
+        camera_rules: Camera id -> its merged rules.
+        camera_anomaly: Camera id -> its anomaly stage (None turns it off for that camera).
     """
 
     def __init__(
         self,
-        detector: DetectorLike,
+        detector: Detector,
         tracker: Tracker | None,
         rules: RuleEngine,
         anomaly: AnomalyLike | None = None,
+        camera_rules: dict[str, RuleEngine] | None = None,
+        camera_anomaly: dict[str, AnomalyLike | None] | None = None,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.rules = rules
         self.anomaly = anomaly
+        self.camera_rules = dict(camera_rules or {})
+        self.camera_anomaly = dict(camera_anomaly or {})
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, anomaly: AnomalyLike | None = None) -> Pipeline:
-        """Build the detector, tracker and rules a config describes."""
-        from monitor.detector import Detector
+        """Build the detector backend, tracker, rules and anomaly stages a config describes.
+
+        ``anomaly`` overrides the global anomaly stage (otherwise loaded when enabled).
+        """
+        from monitor.detectors import create_detector
 
         # The tracker's second association needs the low-score boxes NMS would otherwise drop.
         low = min(cfg.model.conf, cfg.tracker.track_low_thresh)
-        detector = Detector(cfg.model.model_copy(update={"conf": low}))
+        detector = create_detector(cfg.model.model_copy(update={"conf": low}))
         tracker = Tracker(cfg.tracker, min_conf=cfg.model.conf)
-        return cls(detector, tracker, RuleEngine(cfg.rules), anomaly)
+        if anomaly is None and cfg.anomaly.enabled:
+            anomaly = _load_anomaly(cfg.anomaly)
+        camera_rules, camera_anomaly = {}, {}
+        for cam in cfg.cameras:
+            merged = cfg.camera(cam.id)
+            assert merged is not None
+            camera_rules[cam.id] = RuleEngine(merged.rules)
+            if merged.anomaly == cfg.anomaly:
+                camera_anomaly[cam.id] = anomaly
+            else:
+                camera_anomaly[cam.id] = (
+                    _load_anomaly(merged.anomaly) if merged.anomaly.enabled else None
+                )
+        rules = RuleEngine(cfg.rules)
+        return cls(detector, tracker, rules, anomaly, camera_rules, camera_anomaly)
+
+    def rules_for(self, camera_id: str) -> RuleEngine:
+        """The rule engine of one camera."""
+        return self.camera_rules.get(camera_id, self.rules)
+
+    def anomaly_for(self, camera_id: str) -> AnomalyLike | None:
+        """The anomaly stage of one camera, None when it has none."""
+        return self.camera_anomaly.get(camera_id, self.anomaly)
 
     def step_batch(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Detect on the whole batch at once, then track and apply rules frame by frame in order."""
@@ -87,11 +116,12 @@ class Pipeline:
             if self.tracker is not None:
                 dets = self.tracker.update(frame, dets)
             t2 = time.perf_counter()
-            alerts = self.rules.evaluate(frame, dets)
+            alerts = self.rules_for(frame.camera_id).evaluate(frame, dets)
             score = None
-            if self.anomaly is not None:
-                score = self.anomaly.score(frame, dets)
-                alerts += self.anomaly.alerts(frame, score)
+            anomaly = self.anomaly_for(frame.camera_id)
+            if anomaly is not None:
+                score = anomaly.score(frame, dets)
+                alerts += anomaly.alerts(frame, score)
             t3 = time.perf_counter()
             timings = {"detect": detect_ms, "track": (t2 - t1) * 1e3, "rules": (t3 - t2) * 1e3}
             results.append(FrameResult(frame, dets, tuple(alerts), score, timings))
@@ -105,6 +135,13 @@ class Pipeline:
         """Forget a camera's state in every stage (a new file, a reconnected camera)."""
         if self.tracker is not None:
             self.tracker.reset(camera_id)
-        self.rules.reset(camera_id)
-        if self.anomaly is not None:
-            self.anomaly.reset(camera_id)
+        self.rules_for(camera_id).reset(camera_id)
+        anomaly = self.anomaly_for(camera_id)
+        if anomaly is not None:
+            anomaly.reset(camera_id)
+
+
+def _load_anomaly(cfg: AnomalyConfig) -> AnomalyLike:
+    from monitor.anomaly import load_stage
+
+    return load_stage(cfg)

@@ -32,7 +32,7 @@ class ModelVersion:
         kind: ``detector`` or ``anomaly``.
         path: Weights file relative to the registry's folder.
         parent: Version it was fine-tuned from, None for a model trained from scratch.
-        data_fingerprint: Fingerprint of the training dataset (see ``monitor.datasets``).
+        data_fingerprint: Fingerprint of the training dataset (see ``training.datasets``).
         train_args: Training arguments (epochs, imgsz, ...).
         metrics: Evaluation results (held-out mAP ...).
         created: ISO-8601 time of registration.
@@ -179,3 +179,62 @@ class ModelRegistry:
         else:
             raise KeyError(f"{mv.version} has no variant {variant!r} (has: {sorted(mv.variants)})")
         return (self.root / rel).resolve()
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No usable model file; the message says what was looked for and how to provide one."""
+
+
+def _how_to_supply(models_dir: Path, kind: str) -> str:
+    if kind == "anomaly":
+        return (
+            "Train one on normal footage of the camera with `monitor train-anomaly` (it registers "
+            f"the model in {models_dir}), or pass an .npz path."
+        )
+    return (
+        "Ways to supply a model: pass --weights PATH (or model.weights in the config) pointing to a "
+        f"YOLO .pt/.onnx file; copy the file into {models_dir}; train one offline with "
+        "`monitor train` and promote it with `monitor models promote VERSION`; or, on a machine with "
+        "internet, download yolo11n.pt from ultralytics and pass its path. Nothing is downloaded here."
+    )
+
+
+def resolve_model(
+    ref: str | Path | None, kind: str = "detector", models_dir: Path | str = DEFAULT_MODELS_DIR
+) -> Path:
+    """The one model resolver: a path, a file in ``models_dir``, a registry version, or (None /
+    ``promoted``) the promoted model of ``kind``; never touches the network.
+
+    Raises:
+        ModelNotFoundError: nothing matched; the message names what was tried.
+    """
+    models_dir = Path(models_dir)
+    registry = ModelRegistry(models_dir)
+    if ref is None or str(ref) == "promoted":
+        mv = registry.promoted(kind)
+        if mv is None:
+            raise ModelNotFoundError(
+                f"no {kind} model given and no promoted {kind} in {registry.file}. "
+                + _how_to_supply(models_dir, kind)
+            )
+        path = registry.resolve_path(mv)
+        if not path.exists():
+            raise ModelNotFoundError(f"promoted {kind} {mv.version} is missing its file {path}")
+        return path
+    candidates = [Path(ref).expanduser(), models_dir / str(ref)]
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    try:
+        mv = registry.get(str(ref))
+    except KeyError:
+        mv = None
+    if mv is not None and mv.kind != kind:
+        raise ModelNotFoundError(f"{mv.version} is a {mv.kind} model, not a {kind} model")
+    if mv is not None and registry.resolve_path(mv).exists():
+        return registry.resolve_path(mv)
+    tried = ", ".join(str(c) for c in candidates)
+    raise ModelNotFoundError(
+        f"{kind} model not found: {str(ref)!r} (looked at {tried} and the registry versions). "
+        + _how_to_supply(models_dir, kind)
+    )

@@ -69,7 +69,7 @@ def detector_weights() -> Path:
 
     MONITOR_TEST_WEIGHTS overrides it (e.g. a checkpoint under development).
     """
-    from monitor.detector import resolve_weights
+    from monitor.registry import resolve_model as resolve_weights
 
     override = os.environ.get("MONITOR_TEST_WEIGHTS")
     return resolve_weights(override)

@@ -66,3 +66,53 @@ def test_missing_and_non_mapping_files(tmp_path: Path) -> None:
     lst.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(lst)
+
+
+ZONE = {"name": "door", "polygon": [[0, 0], [10, 0], [10, 10]]}
+LINE = {"name": "gate", "start": [0, 5], "end": [10, 5]}
+
+
+def test_camera_sections_override_and_inherit_the_global_ones() -> None:
+    cfg = parse_config(
+        {
+            "rules": {"zones": [ZONE], "lines": [LINE]},
+            "anomaly": {"cooldown_s": 4.0},
+            "cameras": [
+                {"id": "plain", "uri": "file:a.mp4"},
+                {"id": "own", "uri": "rtsp://cam/1", "rules": {"zones": []},
+                 "anomaly": {"severity": "critical"},
+                 "privacy_masks": [[[0, 0], [0.5, 0], [0.5, 0.5]]], "mask_units": "norm"},
+            ],
+        }
+    )  # fmt: skip
+    plain, own = cfg.camera("plain"), cfg.camera("own")
+    assert plain is not None and own is not None
+    assert [r.name for r in plain.rules.zones] == ["door"] and plain.rules.lines[0].name == "gate"
+    assert own.rules.zones == [] and [r.name for r in own.rules.lines] == ["gate"]
+    assert own.anomaly.severity == "critical" and own.anomaly.cooldown_s == 4.0
+    assert plain.anomaly == cfg.anomaly
+    assert own.privacy_masks == (((0, 0), (0.5, 0), (0.5, 0.5)),) and own.mask_units == "norm"
+    assert cfg.camera("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("cameras", "message"),
+    [
+        ([{"id": "a", "uri": "x"}, {"id": "a", "uri": "y"}], "camera ids must be unique"),
+        ([{"id": "a b", "uri": "x"}], "cameras.0.id"),
+        ([{"id": "a", "uri": "x", "rules": {"zones": [{"name": "z"}]}}],
+         "cameras.0.rules.zones.0.polygon"),
+        ([{"id": "a", "uri": "x", "anomaly": {"cooldown_s": -1}}], "cameras.0.anomaly.cooldown_s"),
+        ([{"id": "a", "uri": "x", "privacy_masks": [[[0, 0], [1, 1]]]}], "cameras.0.privacy_masks"),
+        ([{"id": "a", "url": "x"}], "cameras.0.url"),
+    ],
+)  # fmt: skip
+def test_camera_errors_name_the_field(cameras: list, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        parse_config({"cameras": cameras})
+
+
+def test_backend_is_a_discriminated_union() -> None:
+    assert parse_config({}).model.backend == "ultralytics"
+    with pytest.raises(ConfigError, match="model"):
+        parse_config({"model": {"backend": "no-such-runtime"}})

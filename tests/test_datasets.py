@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from monitor import datasets as ds
-from monitor.labels import (
+from training.labels import (
     Box,
     LabeledFrame,
     LabelError,
@@ -21,7 +21,7 @@ from monitor.labels import (
     read_yolo_txt,
     write_yolo_txt,
 )
-from pipelines.training import MotPlan, build_mot_dataset
+from training.workflows import MotPlan, build_mot_dataset
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +252,7 @@ def test_label_record_roundtrip_feeds_training() -> None:
 def test_import_data_cli_splits_by_time_and_reimports_as_yolo(tmp_path: Path, pets_dir: Path):
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from cli.main import app
 
     out = tmp_path / "mot"
     args = ["import-data", str(pets_dir), "--out", str(out), "--format", "mot", "--stride", "2"]

@@ -9,8 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from monitor.config import ConfigError, ModelConfig
-from monitor.detector import Detector, ModelNotFoundError, resolve_weights
+from monitor.detectors.ultralytics import UltralyticsConfig as ModelConfig
+from monitor.detectors.ultralytics import UltralyticsDetector as Detector
+from monitor.registry import ModelNotFoundError
+from monitor.registry import resolve_model as resolve_weights
+from monitor.schema import ConfigError
 from monitor.types import Frame
 
 
@@ -78,7 +81,7 @@ def test_missing_weights_fail_clearly_without_network(tmp_path: Path, monkeypatc
     monkeypatch.setattr(socket, "create_connection", no_network)
     for name in ("yolo11n.pt", str(tmp_path / "nope.pt")):
         with pytest.raises(ModelNotFoundError) as exc:
-            resolve_weights(name, tmp_path)
+            resolve_weights(name, models_dir=tmp_path)
         assert Path(name).name in str(exc.value) and "--weights" in str(exc.value)
     with pytest.raises(ModelNotFoundError, match="no promoted detector"):
-        resolve_weights(None, tmp_path)
+        resolve_weights(None, models_dir=tmp_path)

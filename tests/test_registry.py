@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry, ModelVersion
-from pipelines.cli import app
 
 
 def _mv(version: str, kind: str = "detector", **kw) -> ModelVersion:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.config import CrowdRule, LineRule, LoiterRule, RulesConfig, ZoneRule
-from monitor.rules import RuleEngine, inside
+from monitor.rules import CrowdRule, LineRule, LoiterRule, RuleEngine, RulesConfig, ZoneRule, inside
 
 ZONE = [(380.0, 200.0), (460.0, 200.0), (460.0, 300.0), (380.0, 300.0)]
 

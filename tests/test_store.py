@@ -43,9 +43,9 @@ def test_alert_upsert_keeps_one_row_and_round_trips(tmp_path: Path) -> None:
     rows = StoreReader(tmp_path / "m.db").alerts()
     assert len(rows) == 1
     row = rows[0]
-    assert row["id"] == a.id and row["end_time"] == 5.0 and row["track_ids"] == [3, 4]
-    assert row["data"]["polygon"][2] == [1, 1]
-    assert row["snapshot_path"] == "cam1/alerts/a.jpg"
+    assert row.id == a.id and row.end_time == 5.0 and row.track_ids == (3, 4)
+    assert row.data["polygon"][2] == [1, 1]
+    assert row.snapshot_path == "cam1/alerts/a.jpg"
     assert StoreReader(tmp_path / "m.db").alerts(kind="line") == []
 
 
@@ -103,3 +103,41 @@ def test_media_paths_cannot_escape_root(tmp_path: Path) -> None:
     assert resolve_media(root, str(tmp_path / "secret.txt")) is None
     assert resolve_media(root, "cam/missing.jpg") is None
     assert resolve_media(root, None) is None
+
+
+def test_migration_from_v1_backs_up_first_and_keeps_rows(tmp_path: Path) -> None:
+    from monitor.store import MIGRATIONS
+
+    db = tmp_path / "m.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    conn.execute("INSERT INTO runs(id, kind, started_at) VALUES ('old-run', 'batch', 1.0)")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.close()
+    backup = tmp_path / "m.db.v1.bak"
+    assert backup.is_file()
+    old = sqlite3.connect(backup)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert old.execute("SELECT id FROM runs").fetchall() == [("old-run",)]
+    old.close()
+    assert [r.id for r in StoreReader(db).runs()] == ["old-run"]
+
+
+def test_reader_resolves_media_through_the_recorded_root(tmp_path: Path) -> None:
+    media = tmp_path / "out"
+    (media / "cam").mkdir(parents=True)
+    (media / "cam" / "a.jpg").write_bytes(b"jpeg")
+    db = tmp_path / "elsewhere" / "store.db"
+    store = Store(db)
+    store.set_media_root(media)
+    store.write_alert(_alert().with_evidence(snapshot_path="cam/a.jpg"))
+    store.close()
+    reader = StoreReader(db)
+    assert reader.media_root() == media.resolve()
+    [row] = reader.alerts()
+    assert reader.resolve(row.snapshot_path) == (media / "cam" / "a.jpg").resolve()
+    assert reader.resolve("../../etc/passwd") is None
+    assert reader.resolve("cam/a.jpg\x00.png") is None

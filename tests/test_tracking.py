@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.config import ModelConfig, MonitorConfig, TrackerConfig
+from monitor.config import MonitorConfig, TrackerConfig
+from monitor.detectors.ultralytics import UltralyticsConfig as ModelConfig
 from monitor.pipeline import Pipeline
 from monitor.sources import FrameSource, discover_inputs
 

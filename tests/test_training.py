@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from monitor.evaluation import evaluate_boxes, frame_of, match, split_labels
-from monitor.labels import Box, read_mot, read_yolo_txt
+from cli.main import app
 from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
-from pipelines.cli import app
-from pipelines.training import MotPlan, build_mot_dataset
+from training.evaluation import evaluate_boxes, frame_of, match, split_labels
+from training.labels import Box, read_mot, read_yolo_txt
+from training.workflows import MotPlan, build_mot_dataset
 
 runner = CliRunner()
 
@@ -133,7 +133,7 @@ def _headless_copy(weights: Path, dst: Path) -> Path:
 def test_two_epochs_of_fine_tuning_improve_map(
     held_out: Path, default_model: Path, tmp_path: Path
 ) -> None:
-    from monitor.training import evaluate
+    from training.trainer import evaluate
 
     start = _headless_copy(default_model, tmp_path / "start.pt")
     before = evaluate(start, held_out, "test", imgsz=320)
@@ -157,7 +157,7 @@ def test_two_epochs_of_fine_tuning_improve_map(
 def test_onnx_export_matches_pt_on_held_out_frames(
     held_out: Path, default_model: Path, tmp_path: Path
 ) -> None:
-    from monitor.export import compare_detections, export_onnx
+    from training.export import compare_detections, export_onnx
 
     onnx_path = export_onnx(default_model, tmp_path / "m.onnx", imgsz=416)
     frames = sorted((held_out.parent / "images" / "test").iterdir())[::4]

@@ -11,7 +11,7 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from cli.main import app
 
 # A zone the PETS09 people walk into during frames 1-60 (see tests/test_rules.py).
 CONFIG = """

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from cli.main import app
 
 
 def test_batch_raises_anomaly_alert_with_heatmap(
@@ -22,21 +22,19 @@ def test_batch_raises_anomaly_alert_with_heatmap(
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("anomaly: {enabled: true}\noutputs: {clips: false}\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app,
-        [
-            "batch",
-            str(ped2_dir / "testing" / "frames" / "04"),
-            "--fps",
-            "10",
-            "--out",
-            str(out),
-            "--config",
-            str(cfg),
-            "--weights",
-            str(detector_weights),
-        ],  # fmt: skip
-    )
+    args = [
+        "batch",
+        str(ped2_dir / "testing" / "frames" / "04"),
+        "--fps",
+        "10",
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--weights",
+        str(detector_weights),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     db = sqlite3.connect(out / "monitor.db")
     db.row_factory = sqlite3.Row
@@ -49,3 +47,9 @@ def test_batch_raises_anomaly_alert_with_heatmap(
     summary = json.loads((out / "04" / "summary.json").read_text())
     assert summary["frames"] == 180
     assert {a["id"] for a in summary["alerts"]} == {r["id"] for r in rows}
+
+    # Anomaly alerts are episodes with deterministic ids: a forced re-run adds no rows.
+    again = CliRunner().invoke(app, [*args, "--force"])
+    assert again.exit_code == 0, again.output
+    count = db.execute("SELECT COUNT(*) FROM alerts WHERE kind = 'anomaly'").fetchone()[0]
+    assert count == len(rows)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ModelConfig, RulesConfig, TrackerConfig, ZoneRule
-from monitor.detector import Detector
+from monitor.config import TrackerConfig
+from monitor.detectors.ultralytics import UltralyticsConfig as ModelConfig
+from monitor.detectors.ultralytics import UltralyticsDetector as Detector
 from monitor.pipeline import Pipeline
-from monitor.rules import RuleEngine
+from monitor.rules import RuleEngine, RulesConfig, ZoneRule
 from monitor.sources import FrameSource, discover_inputs
 from monitor.tracking import Tracker
 from pipelines.live import LiveRunner
@@ -61,3 +62,39 @@ def test_slow_inference_drops_oldest_and_counts(detector, pets_subset) -> None:
     assert stats.dropped["pets60"] > 0
     assert stats.processed["pets60"] + stats.dropped["pets60"] == len(frames)
     assert seen == sorted(seen) and seen[-1] == len(frames) - 1  # newest frame always processed
+
+
+def test_live_and_batch_leave_the_same_alert_rows(detector, pets_subset, tmp_path) -> None:
+    """Both drivers feed the one OutputSink: same alert rows (ids, times, tracks) in SQLite."""
+    from monitor.config import MonitorConfig
+    from monitor.store import StoreReader
+    from pipelines.batch import run_batch
+    from pipelines.sink import OutputSink
+
+    cfg = MonitorConfig(rules=RulesConfig(zones=[ZONE]))
+    spec = discover_inputs([pets_subset])[0]
+    run_batch(cfg, [spec], tmp_path / "batch", _pipeline(detector))
+
+    sink = OutputSink(cfg, tmp_path / "live", _pipeline(detector))
+    sink.begin_run("live-run", "live")
+    source = FrameSource.open(spec)
+    sink.open(spec.name, source.fps, source.size, files=False)
+    runner = LiveRunner(sink.pipeline, sink.write, queue_size=100, batch=4)
+    stats = runner.run({spec.name: source.frames()})
+    sink.finish_run("done", {})
+    sink.close_all()
+    assert stats.dropped == {spec.name: 0}
+
+    def rows(db):
+        return sorted(
+            (a.id, a.rule, a.start_time, a.end_time, a.track_ids, a.snapshot_path)
+            for a in StoreReader(db).alerts()
+        )
+
+    batch_rows, live_rows = (
+        rows(tmp_path / "batch" / "monitor.db"),
+        rows(tmp_path / "live" / "monitor.db"),
+    )
+    assert batch_rows and batch_rows == live_rows
+    for root, *_rest, snap in [(tmp_path / "batch", *r) for r in batch_rows]:
+        assert (root / snap).is_file()

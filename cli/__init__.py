@@ -1,0 +1,1 @@
+"""The ``monitor`` command line: subcommands over pipelines, training and monitor."""

@@ -1,0 +1,297 @@
+"""``monitor import-data|train|eval|label`` and ``monitor models list|promote|rollback``.
+
+Heavy imports (ultralytics, torch) stay inside the command functions so ``monitor --help`` is fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+ModelsDir = Annotated[
+    Path | None, typer.Option("--models-dir", help="Registry folder (default: models/).")
+]
+
+
+def _registry(models_dir: Path | None) -> Any:
+    from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
+
+    return ModelRegistry(models_dir or DEFAULT_MODELS_DIR)
+
+
+def _model_path(ref: str, models_dir: Path | None) -> str:
+    """A weights path, or a registry version (``promoted`` = the promoted detector)."""
+    if Path(ref).exists() or ref.endswith((".pt", ".yaml", ".onnx")):
+        return ref
+    reg = _registry(models_dir)
+    mv = reg.promoted() if ref == "promoted" else reg.get(ref)
+    if mv is None:
+        raise typer.BadParameter("no promoted detector in the registry")
+    return str(reg.resolve_path(mv))
+
+
+def import_data(
+    source: Annotated[Path, typer.Argument(help="MOT sequence folder, image folder or video.")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (outside the repo).")],
+    fmt: Annotated[str, typer.Option("--format", help="mot | yolo | coco")] = "mot",
+    labels: Annotated[
+        Path | None, typer.Option(help="MOT txt / COCO json / YOLO labels dir.")
+    ] = None,
+    min_score: Annotated[float | None, typer.Option(help="Score threshold (det.txt).")] = None,
+    stride: Annotated[int, typer.Option(help="Keep every Nth frame.")] = 1,
+    val: Annotated[float, typer.Option(help="Validation fraction per video.")] = 0.15,
+    test: Annotated[float, typer.Option(help="Test fraction per video.")] = 0.15,
+    block: Annotated[int | None, typer.Option(help="Time-block length (frames).")] = None,
+    gap: Annotated[int, typer.Option(help="Frames dropped between splits.")] = 10,
+    reference_plan: Annotated[
+        bool, typer.Option(help="MOT: gt 1-30/31-40/41-60 + det.txt teacher frames 71+.")
+    ] = False,
+) -> None:
+    """Import labelled footage into a YOLO dataset with time-block splits and data.yaml."""
+    from training import datasets as ds
+    from training.workflows import build_mot_dataset
+
+    if reference_plan:
+        yaml_path = build_mot_dataset(source, out)
+    else:
+        names: dict[int, str] = {0: "person"}
+        if fmt == "mot":
+            frames = ds.frames_from_mot(source, labels, min_score=min_score)
+        elif fmt == "yolo":
+            frames = ds.frames_from_yolo(source, labels)
+        elif fmt == "coco":
+            if labels is None:
+                raise typer.BadParameter("--labels must name the COCO json")
+            frames, names = ds.frames_from_coco(labels, source)
+        else:
+            raise typer.BadParameter(f"unknown format {fmt!r} (mot, yolo, coco)")
+        splits = ds.time_block_split(ds.sample(frames, stride), val, test, block, gap)
+        yaml_path = ds.write_dataset(out, splits, names)
+    manifest = ds.read_manifest(yaml_path)
+    console.print(f"wrote {yaml_path}  fingerprint {manifest['fingerprint']}")
+    console.print(manifest["counts"])
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["lr0=0.01", "mosaic=0"]`` -> ``{"lr0": 0.01, "mosaic": 0}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="data.yaml from import-data.")],
+    base: Annotated[str, typer.Option(help="Checkpoint, model yaml, or registry version.")] = (
+        "yolov8n.yaml"
+    ),
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 50,
+    imgsz: Annotated[int, typer.Option(help="Training image size.")] = 640,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    hours: Annotated[float | None, typer.Option(help="Wall-clock cap in hours.")] = None,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 10,
+    workers: Annotated[int, typer.Option(help="Dataloader workers.")] = 1,
+    project: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs/train"),
+    name: Annotated[str, typer.Option(help="Run name.")] = "exp",
+    resume: Annotated[bool, typer.Option(help="Resume: --base is the run's last.pt.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Other ultralytics train argument, KEY=VALUE (repeatable)."),
+    ] = None,
+    register: Annotated[str | None, typer.Option(help="Register best.pt as this version.")] = None,
+    promote: Annotated[bool, typer.Option(help="Promote the registered version.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Fine-tune (or train from a yaml) a YOLO detector with ultralytics' trainer."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.trainer import train as run_train
+
+    base_path = _model_path(base, models_dir)
+    with Progress(
+        TextColumn("epoch {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=epochs)
+
+        def on_epoch(epoch: int, planned: int, m: dict[str, float]) -> None:
+            m50, m95 = m.get("metrics/mAP50(B)", 0), m.get("metrics/mAP50-95(B)", 0)
+            desc = f"val mAP50 {m50:.3f}  mAP50-95 {m95:.3f}"
+            progress.update(task, completed=epoch, total=planned, description=desc)
+
+        result = run_train(
+            data, base_path, epochs, imgsz, batch, project, name, hours, patience, workers,
+            resume=resume, on_epoch=on_epoch, **_overrides(set_ or []),
+        )  # fmt: skip
+    console.print(f"best weights: {result.best}  ({result.epochs} epochs, {result.seconds:.0f} s)")
+    if register:
+        from training.workflows import copy_and_register
+
+        parent = base if not base.endswith((".pt", ".yaml")) else None
+        mv = copy_and_register(_registry(models_dir), register, result, data, parent, promote)
+        console.print(f"registered {mv.version}{' (promoted)' if promote else ''}")
+
+
+def _table(results: dict[str, Any]) -> Table:
+    table = Table(title="held-out detection metrics")
+    for col in ("model", "mAP50", "mAP50-95", "class", "P", "R", "F1", "images", "boxes"):
+        table.add_column(col)
+    for name, r in results.items():
+        for cls, c in r.per_class.items():
+            table.add_row(
+                name, f"{r.map50:.3f}", f"{r.map50_95:.3f}", cls, f"{c['precision']:.3f}",
+                f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(r.images), str(r.instances),
+            )  # fmt: skip
+    return table
+
+
+def eval_cmd(
+    model: Annotated[str, typer.Option(help="Weights path or registry version ('promoted').")],
+    data: Annotated[Path, typer.Option(help="data.yaml")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    compare: Annotated[
+        list[str] | None, typer.Option(help="Other models (e.g. the base) to show side by side.")
+    ] = None,
+    teacher_mot: Annotated[
+        Path | None, typer.Option(help="MOT det.txt scored on the same frames.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    imgsz: Annotated[int, typer.Option(help="Inference size.")] = 640,
+    models_dir: ModelsDir = None,
+) -> None:
+    """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split; JSON + table."""
+    from training.workflows import evaluate_all, write_json
+
+    refs = [model, *(compare or [])]
+    models = {ref: _model_path(ref, models_dir) for ref in refs}
+    results = evaluate_all(models, data, split, imgsz, teacher_mot)
+    console.print(_table(results))
+    if json_out:
+        from training.workflows import compare as side_by_side
+
+        write_json(json_out, {**side_by_side(results), "split": split, "data": str(data)})
+        console.print(f"wrote {json_out}")
+
+
+def label(
+    teacher: Annotated[str, typer.Option(help="Checkpoint / registry version, or a MOT det.txt.")],
+    source: Annotated[Path, typer.Argument(help="Folder of frames (e.g. MOT img1/).")],
+    out: Annotated[Path, typer.Option(help="Folder for YOLO label files.")],
+    conf: Annotated[float, typer.Option(help="Minimum teacher score.")] = 0.5,
+    stride: Annotated[int, typer.Option(help="Label every Nth frame.")] = 1,
+    imgsz: Annotated[int, typer.Option(help="Teacher inference size.")] = 640,
+    classes: Annotated[list[int] | None, typer.Option(help="Teacher class ids to keep.")] = None,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Write YOLO labels for a frame folder from a teacher detector (distillation)."""
+    from training.workflows import label_with_teacher
+
+    path = teacher if teacher.endswith(".txt") else _model_path(teacher, models_dir)
+    n_img, n_box = label_with_teacher(path, source, out, conf, stride, imgsz, classes)
+    console.print(f"wrote {n_img} label files, {n_box} boxes, to {out}")
+
+
+def export(
+    version: Annotated[str, typer.Argument(help="Registered version to export.")],
+    data: Annotated[Path, typer.Option(help="data.yaml whose test split checks the export.")],
+    imgsz: Annotated[int, typer.Option(help="Export input size.")] = 416,
+    int8: Annotated[bool, typer.Option(help="Also an INT8 (onnxruntime static) variant.")] = True,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Export to ONNX (and INT8), check against the .pt, register as variants of the version."""
+    from training.workflows import export_version
+
+    report = export_version(_registry(models_dir), version, data, imgsz, int8)
+    table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
+    for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
+        table.add_column(col)
+    for name in ("pt", "onnx", "onnx-int8"):
+        if name in report:
+            r = report[name]
+            row = (r["map50"], r["map50_95"], r["ms_per_frame"] or "-", r["size_mb"])
+            table.add_row(name, *map(str, row))
+    console.print(table)
+    console.print(f"onnx vs pt: {report['check']}")
+
+
+def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomaly")] = None,
+                models_dir: ModelsDir = None) -> None:  # fmt: skip
+    """List registered model versions."""
+    reg = _registry(models_dir)
+    promoted = {k: getattr(reg.promoted(k), "version", None) for k in ("detector", "anomaly")}
+    table = Table(title=str(reg.file))
+    for col in ("version", "kind", "parent", "mAP50", "mAP50-95", "variants", "promoted", "path"):
+        table.add_column(col)
+    for mv in reg.list(kind):
+        table.add_row(
+            mv.version, mv.kind, mv.parent or "", str(mv.metrics.get("map50", "")),
+            str(mv.metrics.get("map50_95", "")), ",".join(mv.variants),
+            "*" if promoted.get(mv.kind) == mv.version else "", mv.path,
+        )  # fmt: skip
+    console.print(table)
+
+
+def models_register(
+    version: Annotated[str, typer.Argument(help="New version id, e.g. pets09-person-v2.")],
+    run: Annotated[Path, typer.Option(help="Finished ultralytics run folder.")],
+    data: Annotated[Path, typer.Option(help="data.yaml it was trained on (fingerprint).")],
+    eval_json: Annotated[
+        Path | None, typer.Option(help="`monitor eval --json` output (held-out metrics).")
+    ] = None,
+    parent: Annotated[str | None, typer.Option(help="Version it was fine-tuned from.")] = None,
+    promote: Annotated[bool, typer.Option(help="Promote it.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Copy a run's best.pt into the registry and register it with lineage and metrics."""
+    from training.trainer import result_from_run
+    from training.workflows import copy_and_register, metrics_from_eval
+
+    result = result_from_run(run)
+    metrics = {"val": result.metrics}
+    if eval_json:
+        metrics.update(metrics_from_eval(eval_json))
+    reg = _registry(models_dir)
+    mv = copy_and_register(reg, version, result, data, parent, promote, metrics)
+    console.print(
+        f"registered {mv.version} -> {reg.resolve_path(mv)}{' (promoted)' if promote else ''}"
+    )
+
+
+def models_promote(version: str, models_dir: ModelsDir = None) -> None:
+    """Promote a version: pipelines load it by default."""
+    _registry(models_dir).promote(version)
+    console.print(f"promoted {version}")
+
+
+def models_rollback(kind: str = "detector", models_dir: ModelsDir = None) -> None:
+    """Promote again the previously promoted version of a kind."""
+    mv = _registry(models_dir).rollback(kind)
+    console.print(f"rolled back {kind} to {mv.version}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands and the ``models`` group to the CLI."""
+    app.command("import-data")(import_data)
+    app.command("train")(train)
+    app.command("eval")(eval_cmd)
+    app.command("label")(label)
+    app.command("export")(export)
+    models = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
+    models.command("list")(models_list)
+    models.command("register")(models_register)
+    models.command("promote")(models_promote)
+    models.command("rollback")(models_rollback)
+    app.add_typer(models, name="models")

@@ -1,0 +1,55 @@
+"""Detector backends: one module each (config class + detector class), one line each below.
+
+``ModelConfig`` is the discriminated union of the backends' config classes, keyed by
+``backend`` (``ultralytics`` when omitted); ``create_detector`` builds the one a config names.
+Backend modules import their heavy runtime (torch, onnxruntime, openvino) only when a detector is
+built, so reading a config never pulls them in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from monitor.detectors.base import Detector, DetectorConfigBase, ModelNotFoundError
+from monitor.detectors.centernet import CenterNetConfig, CenterNetDetector
+from monitor.detectors.nanodet import NanoDetConfig, NanoDetDetector
+from monitor.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
+
+BACKENDS: dict[str, tuple[type[DetectorConfigBase], Any]] = {
+    "ultralytics": (UltralyticsConfig, UltralyticsDetector),
+    "nanodet": (NanoDetConfig, NanoDetDetector),
+    "centernet": (CenterNetConfig, CenterNetDetector),
+}
+DEFAULT_BACKEND = "ultralytics"
+
+
+def _default_backend(value: Any) -> Any:
+    if isinstance(value, dict) and "backend" not in value:
+        return {**value, "backend": DEFAULT_BACKEND}
+    return value
+
+
+ModelConfig = Annotated[
+    UltralyticsConfig | NanoDetConfig | CenterNetConfig,
+    Field(discriminator="backend"),
+    BeforeValidator(_default_backend),
+]
+
+
+def create_detector(cfg: DetectorConfigBase) -> Detector:
+    """The detector of the backend ``cfg.backend`` names."""
+    _, cls = BACKENDS[cfg.backend]
+    detector: Detector = cls(cfg)
+    return detector
+
+
+__all__ = [
+    "BACKENDS",
+    "Detector",
+    "DetectorConfigBase",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "create_detector",
+]

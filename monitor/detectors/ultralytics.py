@@ -1,0 +1,92 @@
+"""The ultralytics backend: YOLO ``.pt`` / ``.onnx`` weights through ultralytics predict (NMS included).
+
+Weights are found by the registry's resolver (``monitor.registry.resolve_model``), never online.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from monitor.detectors.base import DetectorConfigBase, select_device
+from monitor.registry import DEFAULT_MODELS_DIR, resolve_model
+from monitor.runtime import configure_offline
+from monitor.schema import ConfigError
+from monitor.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+
+
+class UltralyticsConfig(DetectorConfigBase):
+    """ultralytics YOLO (``.pt`` or exported ``.onnx``); the default backend."""
+
+    backend: Literal["ultralytics"] = "ultralytics"
+
+
+def from_ultralytics(result: Any, class_names: Mapping[int, str]) -> Detections:
+    """Convert one ultralytics ``Results`` into ``Detections``."""
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty(class_names)
+    data = boxes.data.cpu().numpy()
+    return Detections(data[:, :4], data[:, 4], data[:, 5].astype(np.int64), class_names=class_names)
+
+
+class UltralyticsDetector:
+    """Batched YOLO inference returning one ``Detections`` per frame.
+
+    Example:
+        >>> det = UltralyticsDetector(UltralyticsConfig(imgsz=416))  # doctest: +SKIP
+        >>> [d] = det.detect([frame])  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: UltralyticsConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
+        configure_offline()
+        from ultralytics import YOLO
+
+        self.cfg = cfg
+        self.weights = resolve_model(cfg.weights, "detector", models_dir)
+        self.device = select_device(cfg.device)
+        self.half = cfg.half if cfg.half is not None else self.device.startswith("cuda")
+        task = "detect" if self.weights.suffix != ".pt" else None
+        self.model = YOLO(str(self.weights), task=task)
+        self.class_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
+        self.class_ids = self._class_ids(cfg.classes)
+        self.imgsz = int(cfg.imgsz or self.model.overrides.get("imgsz") or 640)
+        log.info("detector %s on %s (half=%s)", self.weights.name, self.device, self.half)
+
+    def _class_ids(self, classes: Sequence[str] | None) -> list[int] | None:
+        if not classes:
+            return None
+        by_name = {v: k for k, v in self.class_names.items()}
+        unknown = [c for c in classes if c not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"model.classes: {unknown} not in the classes of {self.weights.name}: "
+                f"{sorted(by_name)}"
+            )
+        return [by_name[c] for c in classes]
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Detect objects in a batch of frames (one forward pass per ``cfg.batch`` frames)."""
+        if not frames:
+            return []
+        results = self.model.predict(
+            [f.image for f in frames],
+            imgsz=self.imgsz,
+            conf=self.cfg.conf,
+            iou=self.cfg.iou,
+            classes=self.class_ids,
+            agnostic_nms=self.cfg.agnostic_nms,
+            max_det=self.cfg.max_det,
+            device=self.device,
+            half=self.half,
+            batch=max(len(frames), 1),
+            verbose=False,
+            save=False,
+        )
+        return [from_ultralytics(r, self.class_names) for r in results]

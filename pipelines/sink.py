@@ -1,0 +1,217 @@
+"""The one output sink both drivers feed: everything that happens to a ``FrameResult`` after the stages.
+
+Per camera (a batch input is a camera too) it annotates the frame, blacks out privacy masks,
+keeps the pre-roll clip buffer, writes evidence for new alerts (snapshot, clip, anomaly heatmap),
+upserts alerts, counts detections per minute and, when asked, writes the per-input files
+(annotated video, detections.jsonl). It owns the ``Store``: the single writer of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.annotate import FrameAnnotator, apply_masks
+from monitor.anomaly.explain import overlay
+from monitor.config import MonitorConfig
+from monitor.pipeline import FrameResult, Pipeline
+from monitor.recording import (
+    ClipRecorder,
+    JsonlWriter,
+    VideoWriter,
+    frame_record,
+    open_video_writer,
+    save_snapshot,
+)
+from monitor.store import Store
+from monitor.types import Alert, Frame
+
+log = logging.getLogger(__name__)
+BUCKET_S = 60.0
+DEFAULT_LIVE_FPS = 10.0
+
+
+@dataclass
+class CameraOutput:
+    """What the sink holds for one camera: its writers, counters and alerts so far."""
+
+    camera_id: str
+    folder: str
+    fps: float
+    masks: list[np.ndarray]
+    clips: ClipRecorder
+    video: VideoWriter | None = None
+    jsonl: JsonlWriter | None = None
+    frames: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    buckets: dict[tuple[float, str], list[int]] = field(default_factory=dict)
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    last_flush: float = field(default_factory=time.monotonic)
+
+    def sorted_alerts(self) -> list[Alert]:
+        """Alerts of this camera by start time."""
+        return sorted(self.alerts.values(), key=lambda a: a.start_time)
+
+
+class OutputSink:
+    """Writes results under ``media_root`` and into the store; one per run.
+
+    Example:
+        >>> sink = OutputSink(cfg, Path("out"), pipeline)  # doctest: +SKIP
+        >>> sink.open("cam", fps=7, size=(768, 576), files=True)  # doctest: +SKIP
+        >>> image = sink.write(result)  # doctest: +SKIP
+        >>> summary = sink.close("cam")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, cfg: MonitorConfig, media_root: Path, pipeline: Pipeline, run_id: str | None = None,
+        flush_every_s: float = 10.0,
+    ) -> None:  # fmt: skip
+        self.cfg, self.pipeline = cfg, pipeline
+        self.media_root = Path(media_root)
+        self.media_root.mkdir(parents=True, exist_ok=True)
+        store_path = cfg.store.path or self.media_root / "monitor.db"
+        self.store = Store(store_path, cfg.store.wal, cfg.store.busy_timeout_ms)
+        self.store.set_media_root(self.media_root)
+        self.run_id = run_id
+        self.flush_every_s = flush_every_s
+        self.annotator = FrameAnnotator()
+        self.cameras: dict[str, CameraOutput] = {}
+
+    # run bookkeeping: the drivers record through the sink so the store has one writer
+    def begin_run(self, run_id: str, kind: str) -> None:
+        """Record the start of a run; later alerts and counts belong to it."""
+        self.run_id = run_id
+        self.store.begin_run(run_id, kind, self.cfg.model_dump(mode="json"))
+
+    def finish_run(self, status: str, summary: dict[str, Any]) -> None:
+        """Record a run's end state."""
+        assert self.run_id is not None
+        self.store.finish_run(self.run_id, status, summary)
+
+    def record_source(self, camera_id: str, uri: str, status: str, **kw: Any) -> None:
+        """Upsert one input's (or camera's) processing state; ``uri`` must be redacted already."""
+        assert self.run_id is not None
+        self.store.record_source(self.run_id, camera_id, uri, status, **kw)
+
+    def _masks(self, camera_id: str, size: tuple[int, int]) -> list[np.ndarray]:
+        cam = self.cfg.camera(camera_id)
+        if cam is None:
+            return []
+        scale = np.array(size, dtype=np.float64) if cam.mask_units == "norm" else np.ones(2)
+        return [np.asarray(p, dtype=np.float64) * scale for p in cam.privacy_masks]
+
+    def open(
+        self, camera_id: str, fps: float, size: tuple[int, int], files: bool = True,
+        folder: str | None = None,
+    ) -> CameraOutput:  # fmt: skip
+        """Start one camera's outputs; ``files`` adds annotated video and JSONL (batch inputs)."""
+        outs = self.cfg.outputs
+        name = folder or camera_id
+        (self.media_root / name).mkdir(parents=True, exist_ok=True)
+        clips = ClipRecorder(self.media_root, fps, outs.clip_seconds, outs.video_codec)
+        cam = CameraOutput(camera_id, name, fps, self._masks(camera_id, size), clips)
+        if files and outs.annotated_video:
+            path = self.media_root / name / "annotated.mp4"
+            cam.video = open_video_writer(path, fps, size, outs.video_codec)
+        if files and outs.jsonl:
+            cam.jsonl = JsonlWriter(self.media_root / name / "detections.jsonl")
+        self.cameras[camera_id] = cam
+        return cam
+
+    def write(self, res: FrameResult) -> np.ndarray:
+        """Take one result: files, evidence, alert rows, counts; returns the annotated image."""
+        frame = res.frame
+        cam = self.cameras.get(frame.camera_id)
+        if cam is None:
+            cam = self.open(frame.camera_id, DEFAULT_LIVE_FPS, frame.shape[::-1], files=False)
+        if cam.masks:
+            frame = Frame(frame.camera_id, frame.index, frame.timestamp,
+                          apply_masks(frame.image, cam.masks))  # fmt: skip
+        rules = self.pipeline.rules_for(frame.camera_id)
+        image = self.annotator.annotate(
+            frame, res.detections, res.alerts, res.anomaly, rules, cam.masks
+        )
+        cam.clips.add(image)
+        self._count(cam, res)
+        fresh = [self._with_evidence(cam, a, image, frame, res) for a in res.alerts]
+        if fresh:
+            self.store.write_alerts(fresh, self.run_id)
+        if cam.video is not None:
+            cam.video.write(image)
+        if cam.jsonl is not None:
+            cam.jsonl.write(frame_record(frame, res.detections, list(res.alerts)))
+        cam.frames += 1
+        if time.monotonic() - cam.last_flush >= self.flush_every_s:
+            self._flush_counts(cam)
+        return image
+
+    def _with_evidence(
+        self, cam: CameraOutput, alert: Alert, image: np.ndarray, frame: Frame, res: FrameResult
+    ) -> Alert:
+        old = cam.alerts.get(alert.id)
+        if old is not None:
+            alert = alert.with_evidence(old.snapshot_path, old.clip_path, old.heatmap_path)
+        else:
+            outs, base = self.cfg.outputs, f"{cam.folder}/alerts/{alert.id}"
+            snap = save_snapshot(self.media_root, f"{base}.jpg", image) if outs.snapshots else None
+            clip = cam.clips.start(f"{base}.mp4") if outs.clips else None
+            heat = None
+            if (
+                alert.kind == "anomaly"
+                and res.anomaly is not None
+                and res.anomaly.heatmap is not None
+            ):
+                heat = save_snapshot(
+                    self.media_root,
+                    f"{base}_heatmap.jpg",
+                    overlay(frame.image, res.anomaly.heatmap),
+                )
+            alert = alert.with_evidence(snap, clip, heat)
+        cam.alerts[alert.id] = alert
+        return alert
+
+    def _count(self, cam: CameraOutput, res: FrameResult) -> None:
+        per_frame = Counter(res.detections.names)
+        cam.counts.update(per_frame)
+        bucket = float(res.frame.timestamp // BUCKET_S * BUCKET_S)
+        for cls, n in per_frame.items():
+            entry = cam.buckets.setdefault((bucket, cls), [0, 0, 0])
+            entry[0] += n
+            entry[1] = max(entry[1], n)
+            entry[2] += 1
+
+    def _flush_counts(self, cam: CameraOutput) -> None:
+        cam.last_flush = time.monotonic()
+        if cam.buckets and self.run_id is not None:
+            rows = {k: (v[0], v[1], v[2]) for k, v in cam.buckets.items()}
+            self.store.write_detection_counts(self.run_id, cam.camera_id, rows)
+
+    def close(self, camera_id: str) -> CameraOutput | None:
+        """Finish a camera: open clips, files and its counts; returns what it recorded."""
+        cam = self.cameras.pop(camera_id, None)
+        if cam is None:
+            return None
+        try:
+            cam.clips.close()
+            if cam.video is not None:
+                cam.video.release()
+            if cam.jsonl is not None:
+                cam.jsonl.close()
+        finally:
+            self._flush_counts(cam)
+        return cam
+
+    def close_all(self) -> None:
+        """Finish every camera and close the store."""
+        try:
+            for camera_id in list(self.cameras):
+                self.close(camera_id)
+        finally:
+            self.store.close()

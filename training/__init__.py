@@ -1,0 +1,1 @@
+"""Offline model work: datasets, labels, training, evaluation, export, anomaly fitting."""

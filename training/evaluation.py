@@ -1,0 +1,114 @@
+"""mAP of precomputed detections (e.g. MOT ``det.txt``) against a dataset split's labels.
+
+Scores a detector we cannot run (the ACF teacher shipped with MOT sequences) on exactly the frames
+and with the same matching and AP code as ultralytics' validator, so the teacher and the student
+are compared like for like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from training.labels import Box, read_yolo_txt
+from training.trainer import EvalResult
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``(M, 4)`` and ``(N, 4)`` xyxy boxes as an ``(M, N)`` matrix."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def match(truth: Sequence[Box], preds: Sequence[Box]) -> np.ndarray:
+    """``(N, 10)`` bool: prediction correct at each IoU threshold 0.5:0.95 (greedy by score).
+
+    The same greedy rule as ultralytics' ``match_predictions``: predictions in descending score
+    order each claim the best still-unclaimed target of their class, per threshold.
+    """
+    order = np.argsort([-p.score for p in preds], kind="stable")
+    correct = np.zeros((len(preds), len(IOU_THRESHOLDS)), dtype=bool)
+    if not truth or not preds:
+        return correct
+    t = np.array([[b.x1, b.y1, b.x2, b.y2] for b in truth])
+    p = np.array([[preds[i].x1, preds[i].y1, preds[i].x2, preds[i].y2] for i in order])
+    same = np.array([[tb.cls == preds[i].cls for i in order] for tb in truth])
+    iou = box_iou(t, p) * same
+    claimed = np.zeros((len(truth), len(IOU_THRESHOLDS)), dtype=bool)
+    cols = np.arange(len(IOU_THRESHOLDS))
+    for j in range(len(order)):
+        available = np.where(claimed, 0.0, iou[:, j, None])
+        k = available.argmax(0)
+        correct[order[j]] = available[k, cols] >= IOU_THRESHOLDS
+        claimed[k, cols] |= correct[order[j]]
+    return correct
+
+
+def evaluate_boxes(
+    truth: Mapping[str, Sequence[Box]],
+    preds: Mapping[str, Sequence[Box]],
+    names: Mapping[int, str],
+) -> EvalResult:
+    """mAP50, mAP50-95 and per-class P/R/F1 of ``preds`` against ``truth`` (keyed by image)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    tps, confs, pcls, tcls = [], [], [], []
+    for key, gt in truth.items():
+        pr = list(preds.get(key, ()))
+        tps.append(match(gt, pr))
+        confs += [b.score for b in pr]
+        pcls += [b.cls for b in pr]
+        tcls += [b.cls for b in gt]
+    tp = np.concatenate(tps) if tps else np.zeros((0, 10), bool)
+    _, _, p, r, f1, ap, classes, *_ = ap_per_class(
+        tp, np.array(confs), np.array(pcls), np.array(tcls), names=dict(names)
+    )
+    per_class = {
+        names.get(int(c), str(int(c))): {
+            "precision": round(float(p[i]), 4),
+            "recall": round(float(r[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "map50": round(float(ap[i, 0]), 4),
+            "map50_95": round(float(ap[i].mean()), 4),
+        }
+        for i, c in enumerate(classes)
+    }
+    return EvalResult(
+        map50=round(float(ap[:, 0].mean()) if len(ap) else 0.0, 4),
+        map50_95=round(float(ap.mean()) if len(ap) else 0.0, 4),
+        precision=round(float(p.mean()) if len(p) else 0.0, 4),
+        recall=round(float(r.mean()) if len(r) else 0.0, 4),
+        per_class=per_class,
+        images=len(truth),
+        instances=len(tcls),
+    )
+
+
+def split_labels(data_yaml: str | Path, split: str = "test") -> dict[str, list[Box]]:
+    """Boxes of every image of one split of a dataset written by ``training.datasets``, by stem."""
+    from PIL import Image
+
+    root = Path(data_yaml).parent
+    cfg = yaml.safe_load(Path(data_yaml).read_text())
+    img_dir = Path(cfg.get("path", root)) / cfg[split]
+    out = {}
+    for img in sorted(img_dir.iterdir()):
+        txt = Path(str(img.parent).replace("images", "labels")) / f"{img.stem}.txt"
+        with Image.open(img) as im:
+            w, h = im.size
+        out[img.stem] = read_yolo_txt(txt, w, h) if txt.is_file() else []
+    return out
+
+
+def frame_of(stem: str) -> int:
+    """Frame number of a dataset image stem ``<video>_<frame:06d>``."""
+    return int(stem.rsplit("_", 1)[-1])
