@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -199,3 +200,31 @@ def _as_bgr(img: np.ndarray) -> np.ndarray:
     if img.shape[2] == 4:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     return img
+
+
+class Source(Protocol):
+    """Anything that yields a camera's frames in order: a file, a frame folder, a live camera."""
+
+    def frames(self) -> Iterator[Frame]: ...
+
+
+LIVE_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "usb:", "/dev/video", "file:")
+
+
+def open_source(uri: str, camera_id: str, fps: float | None = None, loop: bool = False) -> Source:
+    """The source a URI names: live cameras by scheme (``monitor.cameras``), else a path on disk.
+
+    ``file:PATH`` plays a file at its native rate as a camera; a bare path is read as fast as
+    the pipeline goes (batch semantics).
+    """
+    if uri.lower().startswith(LIVE_PREFIXES):
+        from monitor.cameras import open_camera
+
+        opts: dict[str, object] = {"camera_id": camera_id}
+        if uri.lower().startswith("file:"):
+            opts["loop"] = loop
+        return open_camera(uri, **opts)
+    [spec] = discover_inputs([uri])[:1] or [None]
+    if spec is None:
+        raise SourceError(f"no playable input at {redact(uri)}")
+    return FrameSource.open(InputSpec(camera_id, spec.path, spec.kind), fps)

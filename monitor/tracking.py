@@ -52,8 +52,12 @@ class Tracker:
     output threshold) are kept only when a track claims them, as ultralytics' ``track()`` does.
 
     Example:
-        >>> tracker = Tracker(TrackerConfig())  # doctest: +SKIP
-        >>> tracked = tracker.update(frame, detections)  # doctest: +SKIP
+        >>> import numpy as np
+        >>> tracker = Tracker(TrackerConfig())
+        >>> frame = Frame("cam", 0, 0.0, np.zeros((100, 100, 3), np.uint8))
+        >>> dets = Detections(np.array([[10, 10, 30, 60]]), np.array([0.9]), np.array([0]))
+        >>> tracker.update(frame, dets).tracker_id.tolist()
+        [1]
     """
 
     def __init__(self, cfg: TrackerConfig, min_conf: float = 0.0) -> None:

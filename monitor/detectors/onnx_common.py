@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from monitor.detectors.base import DetectorConfigBase, select_device
+from monitor.detectors.base import DetectorConfigBase
 from monitor.registry import resolve_model
 from monitor.schema import ConfigError
 from monitor.types import Detections
@@ -34,7 +34,11 @@ COCO_NAMES: dict[int, str] = {i: n.replace("_", " ") for i, n in enumerate(_COCO
 
 
 class OnnxDetectorConfig(DetectorConfigBase):
-    """Fields of the onnxruntime backends beyond the common ones."""
+    """Fields of the onnxruntime backends beyond the common ones.
+
+    ``batch`` and ``half`` are accepted for config compatibility only: the converted ONNX files
+    take one fp32 frame per forward pass.
+    """
 
     threads: int = Field(
         2, ge=1, le=64, description="onnxruntime intra-op threads (the default takes every core)."
@@ -42,7 +46,10 @@ class OnnxDetectorConfig(DetectorConfigBase):
 
 
 def create_session(weights: Path, threads: int, device: str) -> Any:
-    """An onnxruntime session on ``device`` ('auto', 'cpu', 'cuda:N') with ``threads`` threads."""
+    """An onnxruntime session on ``device`` ('auto', 'cpu', 'cuda:N') with ``threads`` threads.
+
+    'auto' takes CUDA when this onnxruntime build has it (asked of onnxruntime, not torch).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -50,9 +57,11 @@ def create_session(weights: Path, threads: int, device: str) -> Any:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     providers: list[Any] = ["CPUExecutionProvider"]
-    dev = select_device(device)
-    if dev.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        index = int(dev.partition(":")[2] or 0)
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device.startswith("cuda") or (device == "auto" and cuda):
+        if not cuda:
+            raise ConfigError(f"model.device: {device} asked, but onnxruntime has no CUDA provider")
+        index = int(device.partition(":")[2] or 0)
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
     return ort.InferenceSession(str(weights), opts, providers=providers)
 

@@ -40,8 +40,10 @@ class UltralyticsDetector:
     """Batched YOLO inference returning one ``Detections`` per frame.
 
     Example:
-        >>> det = UltralyticsDetector(UltralyticsConfig(imgsz=416))  # doctest: +SKIP
-        >>> [d] = det.detect([frame])  # doctest: +SKIP
+        >>> det = UltralyticsDetector(UltralyticsConfig(imgsz=416))  # the promoted model
+        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.zeros((240, 320, 3), np.uint8))])
+        >>> len(d), d.class_names[0]
+        (0, 'person')
     """
 
     def __init__(self, cfg: UltralyticsConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
