@@ -7,12 +7,12 @@ on it (``monitor/assets/demo.yaml``) ship inside the package.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from contextlib import ExitStack
 from importlib import resources
@@ -28,7 +28,7 @@ CONFIG = "demo.yaml"
 PASSWORD_ENV = "MONITOR_DASHBOARD_PASSWORD"  # what dashboard/app.py reads
 PASSWORD_HASH_ENV = "MONITOR_DASHBOARD_PASSWORD_SHA256"  # would override ours: dropped
 
-console = Console()
+console = Console(soft_wrap=True)  # paths stay whole, one per line
 
 
 def demo(
@@ -37,25 +37,27 @@ def demo(
         bool, typer.Option("--dashboard", help="Then serve the dashboard on 127.0.0.1.")
     ] = False,
     port: Annotated[int, typer.Option("--port", help="Dashboard port.")] = 8501,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-process even if OUT holds a finished demo run.")
+    ] = False,
 ) -> None:
     """Run detection, tracking and rules on a bundled 24 s clip and show what they produced.
 
     Writes OUT/sample/ (annotated.mp4, detections.jsonl, alert snapshots and clips) and the alert
-    store OUT/monitor.db. With --dashboard, serves it with a one-time password until Ctrl-C.
+    store OUT/monitor.db; a finished run there is reused unless --force. With --dashboard, serves
+    the results with a one-time password until Ctrl-C.
     """
     with ExitStack() as stack:
         assets = resources.files("monitor.assets")
         sample = stack.enter_context(resources.as_file(assets / SAMPLE))
         config = stack.enter_context(resources.as_file(assets / CONFIG))
-        started = time.perf_counter()
-        summary, store = _run(sample, config, out)
-        seconds = time.perf_counter() - started
-    _report(summary, out, store, seconds)
+        summary, store = _run(sample, config, out, force)
+    _report(summary, out, store)
     if dashboard:
         serve_dashboard(store, port)
 
 
-def _run(sample: Path, config: Path, out: Path) -> tuple[dict[str, Any], Path]:
+def _run(sample: Path, config: Path, out: Path, force: bool) -> tuple[dict[str, Any], Path]:
     """The batch path of ``monitor batch`` on the sample; returns its summary and the store path."""
     from monitor.config import ConfigError, load_config
     from monitor.pipeline import Pipeline
@@ -72,20 +74,26 @@ def _run(sample: Path, config: Path, out: Path) -> tuple[dict[str, Any], Path]:
         raise typer.Exit(2) from None
     console.print(f"Processing the bundled sample clip {sample.name} -> {out}")
     with console.status("detect, track, rules..."):
-        [outcome] = run_batch(cfg, specs, out, pipeline, force=True)
+        [outcome] = run_batch(cfg, specs, out, pipeline, force=force)
+    store = Path(cfg.store.path) if cfg.store.path else out / "monitor.db"
+    if outcome.status == "skipped":
+        console.print("(finished earlier: results reused; --force re-processes)")
+        return json.loads((out / outcome.name / "summary.json").read_text()), store
     if outcome.status != "done":
         console.print(f"[red]demo failed:[/red] {outcome.error}")
         raise typer.Exit(1)
-    store = Path(cfg.store.path) if cfg.store.path else out / "monitor.db"
     return outcome.summary, store
 
 
-def _report(summary: dict[str, Any], out: Path, store: Path, seconds: float) -> None:
+def _report(summary: dict[str, Any], out: Path, store: Path) -> None:
     """Print alerts per rule and where every output went."""
     alerts = summary.get("alerts", [])
     by_rule = Counter(f"{a['rule']} ({a['kind']})" for a in alerts)
     folder = out / summary["name"]
-    console.print(f"{summary['frames']} frames in {seconds:.1f} s, {len(alerts)} alerts:")
+    console.print(
+        f"{summary['frames']} frames processed in {summary['seconds']} s "
+        f"({summary['fps_achieved']} fps), {len(alerts)} alerts:"
+    )
     for rule, n in sorted(by_rule.items()):
         console.print(f"  {rule}: {n}")
     for a in alerts:

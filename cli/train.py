@@ -25,14 +25,16 @@ def _registry(models_dir: Path | None) -> Any:
 
 
 def _model_path(ref: str, models_dir: Path | None) -> str:
-    """A weights path, or a registry version (``promoted`` = the promoted detector)."""
-    if Path(ref).exists() or ref.endswith((".pt", ".yaml", ".onnx")):
+    """A model yaml (architecture, built untrained), or weights found by the one resolver:
+    a path, a file in models/, a registry version, ``promoted``."""
+    from monitor.registry import DEFAULT_MODELS_DIR, ModelNotFoundError, resolve_model
+
+    if ref.endswith(".yaml") and not Path(ref).exists():
         return ref
-    reg = _registry(models_dir)
-    mv = reg.promoted() if ref == "promoted" else reg.get(ref)
-    if mv is None:
-        raise typer.BadParameter("no promoted detector in the registry")
-    return str(reg.resolve_path(mv))
+    try:
+        return str(resolve_model(ref, "detector", models_dir or DEFAULT_MODELS_DIR))
+    except ModelNotFoundError as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 def import_data(

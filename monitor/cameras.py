@@ -18,9 +18,9 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 from monitor.capture import CaptureProcess, Kind, Message, Scrubber, host_port, wait_retry
+from monitor.playback import resolve_file_uri
 from monitor.queues import Closed, DropOldestQueue
 from monitor.types import Frame
 
@@ -350,17 +350,23 @@ class UsbCamera(CameraSource):
 
 
 class FileCamera(CameraSource):
-    """A video file played as a camera at its own frame rate (``file:PATH``), optionally looped."""
+    """A video file or frame folder played as a camera at its own rate (``file:PATH[#t=S]``).
+
+    ``fps`` is the rate of a frame folder without ``seqinfo.ini``; see ``monitor.playback``.
+    """
 
     schemes = ("file",)
 
-    def __init__(self, uri: str, *, loop: bool = False, **common: Any) -> None:
+    def __init__(
+        self, uri: str, *, loop: bool = False, fps: float | None = None, **common: Any
+    ) -> None:
         super().__init__(uri, **common)
-        self.path = unquote(uri[7:]) if uri.startswith("file://") else uri[5:]
-        self.loop = loop
+        self.playback = resolve_file_uri(uri, fps)
+        self.path, self.loop = self.playback.target, loop
 
     def _spec(self) -> dict[str, Any]:
-        return {"kind": "file", "target": self.path, "loop": self.loop, "pace": True}
+        return {"kind": "file", "target": self.path, "loop": self.loop, "pace": True,
+                "fps": self.playback.fps, "start_s": self.playback.start_s}  # fmt: skip
 
 
 CAMERA_TYPES: dict[str, type[CameraSource]] = {

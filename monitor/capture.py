@@ -9,9 +9,8 @@ The URI travels on the child's stdin, never on its command line (visible in ``ps
 Messages: ``R`` ready (imports done), ``O`` opened (JSON: fps, width, height), ``F`` frame
 (wall time, shape, BGR bytes), ``E`` error (JSON: phase, elapsed, message), ``X`` end of file.
 
-The other code that handles the raw URI lives here too: ``Scrubber``, which removes credentials
-from every text shown (``sources.redact`` leaks passwords holding ``/`` or ``@`` and query-string
-tokens), and the TCP reachability probe used between retries.
+The TCP reachability probe used between retries lives here too; ``Scrubber`` (credential removal)
+lives in ``monitor.redact`` and is re-exported for existing imports.
 """
 
 from __future__ import annotations
@@ -31,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import cv2
 import numpy as np
+
+from monitor.redact import Scrubber as Scrubber  # re-exported: cameras import it from here
 
 _HEAD = struct.Struct("!cI")  # message kind, payload length
 _FRAME = struct.Struct("!dIII")  # wall time, height, width, channels
@@ -121,7 +121,9 @@ def _capture(spec: dict[str, Any], fd: int) -> int:
             {"phase": "open", "elapsed": time.monotonic() - start, "message": message},
         )
         return 1
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    fps = float(spec.get("fps") or cap.get(cv2.CAP_PROP_FPS) or 0.0)  # frame folders: given
+    if spec.get("start_s") and fps > 0:  # file: URI with #t=S (only the first pass of a loop)
+        cap.set(cv2.CAP_PROP_POS_FRAMES, round(spec["start_s"] * fps))
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     _send(fd, Kind.OPENED, {"fps": fps, "width": size[0], "height": size[1]})
     interval = 1.0 / fps if spec.get("pace") and 0 < fps < 1000 else 0.0
@@ -298,46 +300,7 @@ class CaptureProcess:
         self._open_fds = 0
 
 
-# ---------------------------------------------------------- URIs and credentials
-
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s]*@")
-_SECRET_KEYS = (
-    r"user(?:name)?|pass(?:word|wd)?|pwd|token|access_token|api_?key|key|auth|secret|sig(?:nature)?"
-)
-_QUERY = re.compile(rf"(?i)(?P<key>[?&;](?:{_SECRET_KEYS})=)[^&#\s'\"]*")
-
-
-class Scrubber:
-    """Removes one URI's credentials from any text: user-info, secret query values, literals.
-
-    Example:
-        >>> Scrubber("rtsp://admin:p@ss/w0rd@cam:554/s?token=abc123").scrub(
-        ...     "open rtsp://admin:p@ss/w0rd@cam:554/s?token=abc123 failed; pass p@ss/w0rd")
-        'open rtsp://***@cam:554/s?token=*** failed; pass ***'
-    """
-
-    def __init__(self, uri: str) -> None:
-        secrets: set[str] = set()
-        rest = uri.split("://", 1)[1] if "://" in uri else uri
-        if "@" in rest:
-            userinfo = rest.rsplit("@", 1)[0]
-            secrets.update([userinfo, *userinfo.split(":", 1)])
-        if "?" in uri:
-            query = uri.split("?", 1)[1].split("#", 1)[0]
-            key_re = re.compile(rf"(?i)^(?:{_SECRET_KEYS})$")
-            secrets.update(
-                v for k, v in parse_qsl(query, keep_blank_values=True) if key_re.match(k)
-            )
-        secrets |= {unquote(s) for s in secrets}
-        # Very short secrets would turn every message to noise; the structural rules still apply.
-        self._secrets = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with user-info, secret query values and this URI's secrets replaced by ***."""
-        text = _QUERY.sub(lambda m: m.group("key") + "***", _USERINFO.sub(r"\g<scheme>***@", text))
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+# ---------------------------------------------------------- URIs and reachability
 
 
 def port_open(addr: tuple[str, int], timeout: float = 0.3) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "AnomalyConfig",
     "CameraConfig",
     "ConfigError",
+    "LiveConfig",
     "ModelConfig",
     "MonitorConfig",
     "OutputsConfig",
@@ -87,6 +88,57 @@ class OutputsConfig(_Base):
     clips: bool = Field(True, description="Save a short mp4 clip around each alert.")
     clip_seconds: float = Field(3.0, ge=0, description="Seconds of video before an alert in clips.")
     video_codec: str = Field("avc1", min_length=4, max_length=4, description="FourCC for mp4.")
+
+
+class LiveConfig(_Base):
+    """``monitor live``: health checks, publishing, metrics and retention of the live service."""
+
+    health_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between camera health rows in the store."
+    )
+    publish_fps: float = Field(
+        2.0, ge=0, description="Newest annotated frame per camera written to live/ (0 = off)."
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus metrics on 127.0.0.1:PORT (0/None = off)."
+    )
+    queue_size: int = Field(2, ge=1, description="Frames buffered per camera (oldest dropped).")
+    open_timeout_s: float = Field(10.0, gt=0, description="Camera open timeout (then stalled).")
+    read_timeout_s: float = Field(5.0, gt=0, description="Seconds without a frame = stalled.")
+    learning_s: float = Field(
+        10.0, ge=0, description="Warm-up after a camera comes online: picture/lag checks wait."
+    )
+    offline_alert_s: float = Field(
+        30.0, ge=0, description="Health alert when a camera is offline/stalled this long."
+    )
+    frozen_alert_s: float = Field(
+        20.0, gt=0, description="Health alert when the picture is unchanged this long."
+    )
+    dark_alert_s: float = Field(
+        20.0, gt=0, description="Health alert when the view is too dark or covered this long."
+    )
+    dark_level: float = Field(
+        25.0, ge=0, le=255, description="Mean brightness (0-255) below which a view is dark."
+    )
+    covered_std: float = Field(
+        4.0, ge=0, description="Brightness spread below which a view is covered (uniform)."
+    )
+    lag_ratio: float = Field(
+        0.5, gt=0, le=1, description="Lagging when processed fps < ratio x wanted fps ..."
+    )
+    lag_alert_s: float = Field(30.0, gt=0, description="... for this many seconds.")
+    reload_poll_s: float = Field(
+        2.0, gt=0, description="Seconds between checks of the config file for camera changes."
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Delete alert media older than this (None = keep)."
+    )
+    retention_gb: float | None = Field(
+        None, gt=0, description="Keep alert media under this total size (None = no limit)."
+    )
+    retention_interval_s: float = Field(
+        300.0, gt=0, description="Seconds between retention sweeps."
+    )
 
 
 class CameraConfig(_Base):
@@ -159,6 +211,7 @@ class MonitorConfig(_Base):
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)  # type: ignore[arg-type]
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)  # type: ignore[arg-type]
+    live: LiveConfig = Field(default_factory=LiveConfig)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _cameras_valid(self) -> MonitorConfig:

@@ -34,7 +34,6 @@ class DropOldestQueue(Generic[T]):
         self._cond = threading.Condition()
         self._closed = False
         self.dropped = 0
-        self.put_count = 0
 
     def put(self, item: T) -> None:
         """Append; if full, drop the oldest item first."""
@@ -43,7 +42,6 @@ class DropOldestQueue(Generic[T]):
                 self._items.popleft()
                 self.dropped += 1
             self._items.append(item)
-            self.put_count += 1
             self._cond.notify()
 
     def get(self, timeout: float | None = None) -> T:

@@ -182,6 +182,17 @@ def open_video_writer(
     The file appears under ``path`` only once ``release`` has finished it; until then it is
     written to ``partial_path(path)``. Raises ``VideoWriterError`` naming the path if the codec
     or the file cannot be opened.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "clip.mp4"
+        >>> writer = open_video_writer(path, 10.0, (64, 48))
+        >>> writer.write(np.zeros((48, 64, 3), np.uint8))
+        >>> path.exists(), partial_path(path).exists()
+        (False, True)
+        >>> writer.release()
+        >>> path.exists(), partial_path(path).exists()
+        (True, False)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_h264(fourcc):

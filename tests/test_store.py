@@ -35,11 +35,11 @@ def test_alert_upsert_keeps_one_row_and_round_trips(tmp_path: Path) -> None:
     store = Store(tmp_path / "m.db")
     store.begin_run("r1", "batch", {"x": 1})
     a = _alert()
-    store.write_alert(a, "r1")
+    store.write_alerts([a], "r1")
     grown = a.with_evidence(snapshot_path="cam1/alerts/a.jpg")
     from dataclasses import replace
 
-    store.write_alert(replace(grown, end_time=5.0, track_ids=(3, 4)), "r1")
+    store.write_alerts([replace(grown, end_time=5.0, track_ids=(3, 4))], "r1")
     rows = StoreReader(tmp_path / "m.db").alerts()
     assert len(rows) == 1
     row = rows[0]
@@ -51,14 +51,14 @@ def test_alert_upsert_keeps_one_row_and_round_trips(tmp_path: Path) -> None:
 
 def test_reader_does_not_block_writer(tmp_path: Path) -> None:
     store = Store(tmp_path / "m.db")
-    store.write_alert(_alert())
+    store.write_alerts([_alert()])
     reader = StoreReader(tmp_path / "m.db", busy_timeout_ms=100)
     reader.conn.execute("BEGIN")
     assert len(reader.conn.execute("SELECT * FROM alerts").fetchall()) == 1  # read snapshot open
     done = threading.Event()
 
     def write() -> None:
-        store.write_alert(_alert(start_time=2.0, frame_index=9))
+        store.write_alerts([_alert(start_time=2.0, frame_index=9)])
         done.set()
 
     t = threading.Thread(target=write)
@@ -81,7 +81,7 @@ def test_reader_is_read_only(tmp_path: Path) -> None:
 
 def test_newer_schema_refused_and_failed_write_rolls_back(tmp_path: Path) -> None:
     store = Store(tmp_path / "m.db")
-    store.write_alert(_alert())
+    store.write_alerts([_alert()])
     with pytest.raises(sqlite3.Error), store.transaction() as cur:
         cur.execute("INSERT INTO runs(id, kind, started_at) VALUES ('a', 'batch', 0)")
         cur.execute("INSERT INTO no_such_table VALUES (1)")
@@ -133,7 +133,7 @@ def test_reader_resolves_media_through_the_recorded_root(tmp_path: Path) -> None
     db = tmp_path / "elsewhere" / "store.db"
     store = Store(db)
     store.set_media_root(media)
-    store.write_alert(_alert().with_evidence(snapshot_path="cam/a.jpg"))
+    store.write_alerts([_alert().with_evidence(snapshot_path="cam/a.jpg")])
     store.close()
     reader = StoreReader(db)
     assert reader.media_root() == media.resolve()

@@ -39,10 +39,8 @@ class ZoneIntrusion(Rule):
     def __init__(self, cfg: ZoneRule) -> None:
         super().__init__(cfg)
         self._inside: dict[str, dict[int, int]] = {}
-        self._shape: tuple[int, int] = (1, 1)
 
     def trigger(self, frame: Frame, dets: Detections) -> list[Alert]:
-        self._shape = frame.shape
         cand = self._candidates(dets)
         assert cand.tracker_id is not None
         polygon = self.scaled(self.cfg.polygon, frame.shape)

@@ -70,6 +70,101 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # dashboard: users, sessions, login attempts, audit trail, reviews, label records, filter indexes
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+        pw_hash TEXT NOT NULL,
+        cameras_json TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        client TEXT NOT NULL,
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL
+    );
+    CREATE INDEX login_attempts_user ON login_attempts(username, at);
+    CREATE INDEX login_attempts_client ON login_attempts(client, at);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        username TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        target TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE alert_reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        username TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL
+    );
+    CREATE INDEX alert_reviews_alert ON alert_reviews(alert_id, at);
+    CREATE TABLE label_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('false_alert', 'missed_object')),
+        camera_id TEXT NOT NULL,
+        alert_id TEXT,
+        run_id TEXT,
+        frame_index INTEGER,
+        time REAL,
+        media_path TEXT,
+        box_json TEXT,
+        label TEXT NOT NULL DEFAULT '',
+        comment TEXT NOT NULL DEFAULT '',
+        username TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX alerts_kind ON alerts(kind);
+    CREATE INDEX alerts_rule ON alerts(rule);
+    CREATE INDEX alerts_severity ON alerts(severity);
+    CREATE INDEX alerts_review ON alerts(review);
+    CREATE INDEX alerts_wall ON alerts(
+        (CASE WHEN start_time >= 1000000000 THEN start_time ELSE created_at END)
+    );
+    """,
+    # live service: camera health history (monitor.store.health)
+    """
+    CREATE TABLE camera_health (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT,
+        camera_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        state TEXT NOT NULL,
+        fps_in REAL NOT NULL,
+        fps_out REAL NOT NULL,
+        frames_in INTEGER NOT NULL,
+        frames_out INTEGER NOT NULL,
+        dropped INTEGER NOT NULL,
+        reconnects INTEGER NOT NULL,
+        latency_p50_ms REAL,
+        latency_p95_ms REAL,
+        error TEXT
+    );
+    CREATE INDEX camera_health_camera_time ON camera_health(camera_id, time);
+    """,
+    # batch: the process that owns a run, so a later start can mark a dead one 'interrupted'
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -125,10 +125,6 @@ class Store:
                 rows,
             )
 
-    def write_alert(self, alert: Alert, run_id: str | None = None) -> None:
-        """Insert or update one alert."""
-        self.write_alerts([alert], run_id)
-
     def write_detection_counts(
         self, run_id: str, camera_id: str, buckets: dict[tuple[float, str], tuple[int, int, int]]
     ) -> None:
