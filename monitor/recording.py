@@ -7,12 +7,13 @@ are relative to the media root, which is what the store records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -20,8 +21,8 @@ import numpy as np
 from monitor.types import Alert, Detections, Frame
 
 
-class VideoWriterError(RuntimeError):
-    """A video file could not be opened for writing (unknown codec, unwritable folder)."""
+class VideoWriterError(OSError, RuntimeError):
+    """A video file could not be opened or written (unknown codec, unwritable or full disk)."""
 
 
 H264_CODECS = frozenset({"avc1", "avc3", "h264", "x264"})
@@ -38,6 +39,8 @@ class VideoWriter(Protocol):
     def write(self, image: np.ndarray) -> None: ...
 
     def release(self) -> None: ...
+
+    def abort(self) -> None: ...
 
     def isOpened(self) -> bool: ...  # noqa: N802 - OpenCV's name, kept for drop-in use
 
@@ -83,6 +86,18 @@ class _AtomicWriter:
     def _finish(self) -> None:
         os.replace(self._tmp, self.path)
 
+    def _close(self) -> None:
+        """Close the underlying file without finishing it."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Give up: close and delete the partial file; the final name never appears."""
+        if self._open:
+            self._open = False
+            with contextlib.suppress(Exception):  # the file is discarded either way
+                self._close()
+        self._tmp.unlink(missing_ok=True)
+
     def write(self, image: np.ndarray) -> None:
         """Append one BGR frame."""
         raise NotImplementedError
@@ -112,6 +127,9 @@ class _OpenCvWriter(_AtomicWriter):
     def write(self, image: np.ndarray) -> None:
         """Append one BGR frame."""
         self._writer.write(self._fit(image))
+
+    def _close(self) -> None:
+        self._writer.release()
 
     def release(self) -> None:
         """Close the file and move it to its final name; later calls do nothing."""
@@ -160,18 +178,34 @@ class _H264Writer(_AtomicWriter):
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         frame.pts, frame.time_base = self._index, 1 / self._rate
         self._index += 1
-        self._box.mux(self._stream.encode(frame))
+        try:
+            self._box.mux(self._stream.encode(frame))
+        except av.FFmpegError as err:  # e.g. no space left on device
+            self.abort()
+            raise VideoWriterError(f"cannot write video {self.path}: {err}") from None
+
+    def _close(self) -> None:
+        self._box.close()
 
     def release(self) -> None:
-        """Flush the encoder, write the index, move the file to its final name; idempotent."""
+        """Flush the encoder, write the index, move the file to its final name; idempotent.
+
+        A failure (disk full) deletes the partial file: no half-written video is left.
+        """
+        import av
+
         if not self._open:
             return
         self._open = False
         try:
-            self._box.mux(self._stream.encode(None))
-        finally:
-            self._box.close()
-        self._finish()
+            try:
+                self._box.mux(self._stream.encode(None))
+            finally:
+                self._box.close()
+            self._finish()
+        except (av.FFmpegError, OSError) as err:
+            self._tmp.unlink(missing_ok=True)
+            raise VideoWriterError(f"cannot finish video {self.path}: {err}") from None
 
 
 def open_video_writer(
@@ -222,29 +256,72 @@ def frame_record(frame: Frame, dets: Detections, alerts: list[Alert]) -> dict[st
 
 
 class JsonlWriter:
-    """One JSON object per line, flushed per frame so a crash loses at most one line."""
+    """One JSON object per line under a hidden partial name, renamed on ``close``.
+
+    Each line goes out in one ``os.write``; a short or failed write (disk full) is cut back to
+    the last whole line and raised, so the file never ends in half a line.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self._tmp = partial_path(path)
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._size = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record."""
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._fh.flush()
+        """Append one record as a whole line, or raise ``OSError`` leaving the file unchanged."""
+        if self._fd is None:
+            raise OSError(f"{self.path} is closed")
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(28, f"short write ({written} of {len(data)} bytes)")
+        except OSError as err:
+            os.ftruncate(self._fd, self._size)
+            os.lseek(self._fd, self._size, os.SEEK_SET)
+            raise OSError(err.errno, f"cannot write {self.path}: {err.strerror or err}") from None
+        self._size += len(data)
 
     def close(self) -> None:
-        """Close the file."""
-        self._fh.close()
+        """Finish the file under its final name; idempotent."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+            os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Give up: delete the partial file; the final name never appears."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+        self._tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``target`` and rename: all of it or nothing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_snapshot(root: Path, relative: str, image: np.ndarray, quality: int = 90) -> str:
-    """Write a JPEG under the media root and return its relative path."""
+    """Write a JPEG under the media root (atomically) and return its relative path."""
     target = root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, quality]):
-        raise OSError(f"cannot write snapshot {target}")
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"cannot encode snapshot {target}")
+    try:
+        write_bytes_atomic(target, buf.tobytes())
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write snapshot {target}: {err.strerror or err}") from None
     return relative
 
 
@@ -281,7 +358,13 @@ class ClipRecorder:
         self._open = still
 
     def close(self) -> None:
-        """Finish every open clip (end of input)."""
+        """Finish every open clip (end of input); a failing one does not stop the others."""
+        errors: list[OSError] = []
         for writer, _ in self._open:
-            writer.release()
+            try:
+                writer.release()
+            except OSError as err:
+                errors.append(err)
         self._open = []
+        if errors:
+            raise errors[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,20 +160,20 @@ class OutputSink:
         if old is not None:
             alert = alert.with_evidence(old.snapshot_path, old.clip_path, old.heatmap_path)
         else:
+            # Evidence is best effort: a full or read-only disk must not lose the alert itself,
+            # which goes to the store (possibly on another disk) with the evidence it could get.
             outs, base = self.cfg.outputs, f"{cam.folder}/alerts/{alert.id}"
-            snap = save_snapshot(self.media_root, f"{base}.jpg", image) if outs.snapshots else None
-            clip = cam.clips.start(f"{base}.mp4") if outs.clips else None
-            heat = None
-            if (
-                alert.kind == "anomaly"
-                and res.anomaly is not None
-                and res.anomaly.heatmap is not None
-            ):
-                heat = save_snapshot(
-                    self.media_root,
-                    f"{base}_heatmap.jpg",
-                    overlay(frame.image, res.anomaly.heatmap),
-                )
+            snap = clip = heat = None
+            try:
+                if outs.snapshots:
+                    snap = save_snapshot(self.media_root, f"{base}.jpg", image)
+                if outs.clips:
+                    clip = cam.clips.start(f"{base}.mp4")
+                if alert.kind == "anomaly" and res.anomaly and res.anomaly.heatmap is not None:
+                    heat_img = overlay(frame.image, res.anomaly.heatmap)
+                    heat = save_snapshot(self.media_root, f"{base}_heatmap.jpg", heat_img)
+            except OSError as err:  # VideoWriterError is an OSError too
+                log.error("alert %s kept without full evidence: %s", alert.id, err)
             alert = alert.with_evidence(snap, clip, heat)
         cam.alerts[alert.id] = alert
         return alert
@@ -198,14 +199,17 @@ class OutputSink:
         cam = self.cameras.pop(camera_id, None)
         if cam is None:
             return None
-        try:
-            cam.clips.close()
-            if cam.video is not None:
-                cam.video.release()
-            if cam.jsonl is not None:
-                cam.jsonl.close()
-        finally:
-            self._flush_counts(cam)
+        errors: list[Exception] = []
+        closers: list[Callable[[], None]] = [cam.clips.close]
+        closers += [cam.video.release] if cam.video is not None else []
+        closers += [cam.jsonl.close] if cam.jsonl is not None else []
+        for closer in [*closers, lambda: self._flush_counts(cam)]:
+            try:  # each one, so a failed clip (disk full) still leaves counts in the store
+                closer()
+            except Exception as err:  # noqa: BLE001 - the first is re-raised below
+                errors.append(err)
+        if errors:
+            raise errors[0]
         return cam
 
     def close_all(self) -> None:
