@@ -76,8 +76,11 @@ class CameraSource:
         >>> cam = open_camera("rtsp://user:pw@10.0.0.5/stream1", camera_id="door")
         >>> cam
         RtspCamera('rtsp://***@10.0.0.5/stream1', camera_id='door')
-        >>> for frame in cam.frames():  # doctest: +SKIP
-        ...     cam.stop()
+        >>> from monitor.assets import SAMPLE_VIDEO
+        >>> with open_camera(f"file:{SAMPLE_VIDEO}", camera_id="demo") as cam:
+        ...     frame = next(cam.frames())
+        >>> frame.camera_id, frame.shape
+        ('demo', (432, 768))
     """
 
     schemes: ClassVar[tuple[str, ...]] = ()

@@ -186,7 +186,10 @@ class FrameSource:
     contradict, fewer decodable frames than the container declares (a truncated file).
 
     Example:
-        >>> src = FrameSource.open(InputSpec("pets", Path("img1"), "images"))  # doctest: +SKIP
+        >>> from monitor.assets import SAMPLE_VIDEO
+        >>> src = FrameSource.open(InputSpec("sample", SAMPLE_VIDEO, "video"))
+        >>> src.fps, src.size, src.frame_count
+        (10.0, (768, 432), 240)
     """
 
     spec: InputSpec

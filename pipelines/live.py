@@ -2,9 +2,13 @@
 
 Capture threads (one per camera) put frames on a per-camera ``DropOldestQueue`` (size 2 by
 default, like Frigate): a slow detector drops old frames, counted, instead of falling behind.
-The inference loop batches the newest frames across cameras through the same
-``Pipeline.step_batch`` the batch driver uses. Results go to the output loop on a blocking queue,
-so alerts are never dropped.
+The inference loop takes frames of every camera and runs them through ONE
+``Pipeline.step_batch`` (the body the batch driver uses), so two cameras share a forward pass.
+With ``newest=True`` (the service) it takes only the newest frame of each camera and honours each
+camera's detect fps; otherwise frames are taken oldest first (no drops with a big enough queue).
+Results go to the output loop on a blocking queue, so alerts are never dropped; the output loop
+is also where other work on the sink runs (``call_soon``), keeping the store single-threaded.
+Cameras can be added and removed while running.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -21,110 +26,261 @@ from monitor.queues import Closed, DropOldestQueue
 from monitor.types import Frame
 
 log = logging.getLogger(__name__)
-Sink = Callable[[FrameResult], None]
+Sink = Callable[[FrameResult], object]
+_WAIT = 0.1  # longest idle wait of the loops between checks of stop()
 
 
 @dataclass
 class LiveStats:
-    """Counters per camera: frames captured, dropped by the capture queue, processed."""
+    """Counters per camera: frames captured, dropped (queue full or superseded), skipped (not due
+    at the camera's detect fps), processed, and the error that ended a camera."""
 
     captured: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
     processed: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class _Feed:
+    """One camera's queue and schedule inside the runner."""
+
+    camera_id: str
+    queue: DropOldestQueue[Frame]
+    interval: float  # seconds between processed frames (0 = every frame)
+    next_due: float | None = None
+    superseded: int = 0  # frames drained unprocessed because a newer one was taken
+    removed: bool = False
+    ended: bool = False
+    thread: threading.Thread | None = None
+
+    def due(self, frame: Frame) -> bool:
+        """Whether ``frame`` is due at this camera's detect fps (frame-time slots, no bursts)."""
+        return self.next_due is None or frame.timestamp >= self.next_due - 1e-3
+
+    def taken(self, frame: Frame) -> None:
+        """Book the next slot after processing ``frame``."""
+        if not self.interval:
+            return
+        late = self.next_due is None or frame.timestamp - self.next_due >= self.interval
+        self.next_due = frame.timestamp + self.interval if late else self.next_due + self.interval  # type: ignore[operator]
+
+
 class LiveRunner:
-    """Runs cameras (any iterables of frames) until they end or ``stop()`` is called.
+    """Runs cameras (any iterables of frames) through one pipeline into one sink.
 
     Example:
         >>> runner = LiveRunner(pipeline, sink=print)  # doctest: +SKIP
-        >>> stats = runner.run({"cam1": source.frames()})  # doctest: +SKIP
+        >>> stats = runner.run({"cam1": source.frames()})  # until every camera ends  # doctest: +SKIP
+        >>> runner.start(); runner.add("cam2", other.frames(), detect_fps=5)  # doctest: +SKIP
     """
 
     def __init__(
         self, pipeline: Pipeline, sink: Sink, queue_size: int = 2, batch: int = 4,
-        realtime: bool = False,
+        realtime: bool = False, newest: bool = False,
     ) -> None:  # fmt: skip
         self.pipeline, self.sink = pipeline, sink
-        self.queue_size, self.batch, self.realtime = queue_size, batch, realtime
-        self._stop = threading.Event()
+        self.queue_size, self.batch = queue_size, batch
+        self.realtime, self.newest = realtime, newest
         self.stats = LiveStats()
+        self.forwards = 0  # batched forward passes run (step_batch calls)
+        self._stop = threading.Event()
+        self._ready = threading.Event()  # a frame arrived or a camera ended
+        self._lock = threading.Lock()
+        self._feeds: dict[str, _Feed] = {}
+        self._out: queue.Queue[tuple[_Feed, FrameResult] | None] = queue.Queue(maxsize=64)
+        self._calls: deque[Callable[[], object]] = deque()
+        self._threads: list[threading.Thread] = []
+        self._rotate = 0
 
-    def stop(self) -> None:
-        """Ask every loop to finish."""
-        self._stop.set()
+    # ------------------------------------------------------------------ cameras
 
-    def _capture(self, cam: str, frames: Iterable[Frame], q: DropOldestQueue[Frame]) -> None:
-        start = time.monotonic()
-        first_ts: float | None = None
+    def add(self, camera_id: str, frames: Iterable[Frame], detect_fps: float | None = None) -> None:
+        """Start capturing a camera; replaces nothing (``remove`` it first)."""
+        feed = _Feed(camera_id, DropOldestQueue[Frame](self.queue_size),
+                     1.0 / detect_fps if detect_fps else 0.0)  # fmt: skip
+        feed.thread = threading.Thread(
+            target=self._capture, args=(feed, frames), daemon=True, name=f"capture-{camera_id}"
+        )
+        with self._lock:
+            if camera_id in self._feeds:
+                raise ValueError(f"camera {camera_id!r} is already running")
+            self._feeds[camera_id] = feed
+        feed.thread.start()
+
+    def remove(self, camera_id: str, timeout: float = 5.0) -> None:
+        """Stop taking a camera's frames (stop its source first so its capture thread ends)."""
+        with self._lock:
+            feed = self._feeds.pop(camera_id, None)
+        if feed is None:
+            return
+        feed.removed = True
+        feed.queue.close()
+        self._book_drops(feed)
+        if feed.thread is not None and feed.thread is not threading.current_thread():
+            feed.thread.join(timeout)
+
+    def dropped(self, camera_id: str) -> int:
+        """Frames of a camera dropped so far by this runner (queue full or superseded)."""
+        with self._lock:
+            feed = self._feeds.get(camera_id)
+        if feed is None:
+            return self.stats.dropped.get(camera_id, 0)
+        return feed.queue.dropped + feed.superseded
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the output thread (the sink's thread), between results, in order."""
+        self._calls.append(fn)
+
+    # ------------------------------------------------------------------ loops
+
+    def _capture(self, feed: _Feed, frames: Iterable[Frame]) -> None:
+        cam, start, first_ts = feed.camera_id, time.monotonic(), None
         try:
             for frame in frames:
-                if self._stop.is_set():
+                if self._stop.is_set() or feed.removed:
                     break
                 if self.realtime:  # play files at their own rate, as a camera would deliver them
                     first_ts = frame.timestamp if first_ts is None else first_ts
                     delay = (frame.timestamp - first_ts) - (time.monotonic() - start)
                     if delay > 0:
                         time.sleep(delay)
-                q.put(frame)
+                feed.queue.put(frame)
                 self.stats.captured[cam] = self.stats.captured.get(cam, 0) + 1
+                self._ready.set()
         except Exception as err:  # a dead camera must not take the others down
-            log.error("camera %s stopped: %s", cam, err)
+            log.error("camera %s stopped: %s", cam, err)  # camera errors are redacted at source
             self.stats.errors[cam] = str(err)
         finally:
-            q.close()
+            feed.queue.close()
+            self._ready.set()
 
-    def _next_batch(self, queues: dict[str, DropOldestQueue[Frame]]) -> list[Frame]:
-        batch: list[Frame] = []
-        for cam, q in list(queues.items()):
+    def _take(self, feed: _Feed) -> Frame | None:
+        """The frame to process from one camera now, or None (nothing due)."""
+        if not self.newest:
             try:
-                batch.append(q.get(timeout=0.05))
+                return feed.queue.get(timeout=0)
             except TimeoutError:
-                continue
+                return None
             except Closed:
-                queues.pop(cam)
+                feed.ended = True
+                return None
+        latest: Frame | None = None
+        while True:
+            try:
+                frame = feed.queue.get(timeout=0)
+            except (TimeoutError, Closed) as err:
+                feed.ended = isinstance(err, Closed)
+                break
+            if latest is not None:
+                feed.superseded += 1
+            latest = frame
+        if latest is not None and not feed.due(latest):
+            self.stats.skipped[feed.camera_id] = self.stats.skipped.get(feed.camera_id, 0) + 1
+            return None
+        return latest
+
+    def _next_batch(self) -> list[tuple[_Feed, Frame]]:
+        with self._lock:
+            feeds = list(self._feeds.values())
+        self._rotate = (self._rotate + 1) % max(len(feeds), 1)
+        batch: list[tuple[_Feed, Frame]] = []
+        for feed in feeds[self._rotate :] + feeds[: self._rotate]:
+            frame = None if feed.ended else self._take(feed)
+            if frame is not None:
+                feed.taken(frame)
+                batch.append((feed, frame))
             if len(batch) >= self.batch:
                 break
         return batch
 
-    def _infer(self, queues: dict[str, DropOldestQueue[Frame]], out: queue.Queue) -> None:
-        live = dict(queues)
+    def _infer(self, until_cameras_end: bool) -> None:
         try:
-            while live and not self._stop.is_set():
-                batch = self._next_batch(live)
+            while not self._stop.is_set():
+                self._ready.clear()
+                batch = self._next_batch()
                 if batch:
-                    for result in self.pipeline.step_batch(batch):
-                        out.put(result)
+                    self.forwards += 1
+                    results = self.pipeline.step_batch([f for _, f in batch])
+                    for (feed, _), result in zip(batch, results):
+                        self._out.put((feed, result))
+                    continue
+                with self._lock:
+                    running = [f for f in self._feeds.values() if not f.ended]
+                if until_cameras_end and not running:
+                    break
+                self._ready.wait(_WAIT)
         finally:
-            out.put(None)
+            self._out.put(None)
 
-    def _output(self, out: queue.Queue) -> None:
-        while (result := out.get()) is not None:
-            cam = result.frame.camera_id
-            self.stats.processed[cam] = self.stats.processed.get(cam, 0) + 1
-            self.sink(result)
+    def _run_calls(self) -> None:
+        while self._calls:
+            fn = self._calls.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("output task failed")
+
+    def _output(self) -> None:
+        while True:
+            try:
+                item = self._out.get(timeout=_WAIT)
+            except queue.Empty:
+                self._run_calls()
+                continue
+            if item is None:
+                break
+            feed, result = item
+            if not feed.removed:
+                cam = feed.camera_id
+                self.stats.processed[cam] = self.stats.processed.get(cam, 0) + 1
+                try:
+                    self.sink(result)
+                except Exception:  # one bad frame must not end the service
+                    log.exception("sink failed on a frame of camera %s", cam)
+            self._run_calls()
+        self._run_calls()
+
+    def _book_drops(self, feed: _Feed) -> None:
+        cam = feed.camera_id
+        self.stats.dropped[cam] = feed.queue.dropped + feed.superseded
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Service mode: run inference and output in the background until ``stop()``."""
+        for target, name, args in ((self._output, "output", ()), (self._infer, "inference", (False,))):
+            t = threading.Thread(target=target, args=args, daemon=True, name=name)
+            self._threads.append(t)
+            t.start()
+
+    def stop(self) -> None:
+        """Ask every loop to finish (stop the camera sources too: a capture thread waiting on an
+        offline camera only sees this after its next frame)."""
+        self._stop.set()
+        self._ready.set()
+
+    def join(self, timeout: float | None = None) -> LiveStats:
+        """Wait for the loops (after ``stop()``); the output loop has drained every result."""
+        for t in self._threads:
+            t.join(timeout)
+        with self._lock:
+            feeds = list(self._feeds.values())
+        for feed in feeds:
+            if feed.thread is not None:
+                feed.thread.join(timeout)
+            self._book_drops(feed)
+        return self.stats
 
     def run(self, cameras: dict[str, Iterable[Frame]]) -> LiveStats:
         """Start every loop, wait until all cameras end (or stop), return the counters."""
-        queues = {cam: DropOldestQueue[Frame](self.queue_size) for cam in cameras}
-        out: queue.Queue = queue.Queue(maxsize=64)
-        threads = [
-            threading.Thread(
-                target=self._capture, args=(c, f, queues[c]), daemon=True, name=f"capture-{c}"
-            )
-            for c, f in cameras.items()
-        ]
-        threads.append(
-            threading.Thread(target=self._output, args=(out,), daemon=True, name="output")
-        )
-        for t in threads:
-            t.start()
+        for cam, frames in cameras.items():
+            self.add(cam, frames)
+        output = threading.Thread(target=self._output, daemon=True, name="output")
+        output.start()
         try:
-            self._infer(queues, out)
+            self._infer(until_cameras_end=True)
         finally:
-            for t in threads:
-                t.join()
-            for cam, q in queues.items():
-                self.stats.dropped[cam] = q.dropped
-        return self.stats
+            output.join()
+        return self.join()

@@ -135,7 +135,10 @@ def _predict_boxes(
     remap = {c: i for i, c in enumerate(classes)} if classes else None
     out: dict[Path, list[Box]] = {}
     for img in images:
-        r: Any = yolo.predict(str(img), conf=conf, imgsz=imgsz, classes=classes, verbose=False)[0]
+        results: Any = yolo.predict(
+            str(img), conf=conf, imgsz=imgsz, classes=classes, verbose=False
+        )
+        r = results[0]
         data = r.boxes.data.cpu().numpy()
         out[img] = [
             Box(remap[int(row[5])] if remap else int(row[5]), float(row[0]), float(row[1]),

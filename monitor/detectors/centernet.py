@@ -54,8 +54,12 @@ class CenterNetDetector:
     """CenterNet through onnxruntime, one frame per forward pass (fixed batch of 1).
 
     Example:
-        >>> det = CenterNetDetector(CenterNetConfig(classes=["person", "car"]))  # doctest: +SKIP
-        >>> [d] = det.detect([frame])  # doctest: +SKIP
+        >>> import numpy as np
+        >>> from monitor.types import Frame
+        >>> det = CenterNetDetector(CenterNetConfig(classes=["person", "car"]))
+        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.zeros((240, 320, 3), np.uint8))])
+        >>> len(d), d.class_names[2]
+        (0, 'car')
     """
 
     def __init__(self, cfg: CenterNetConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:

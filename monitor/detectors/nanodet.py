@@ -107,8 +107,12 @@ class NanoDetDetector:
     """NanoDet through onnxruntime, one frame per forward pass (the ONNX has a fixed batch of 1).
 
     Example:
-        >>> det = NanoDetDetector(NanoDetConfig(classes=["person"]))  # doctest: +SKIP
-        >>> [d] = det.detect([frame])  # doctest: +SKIP
+        >>> import numpy as np
+        >>> from monitor.types import Frame
+        >>> det = NanoDetDetector(NanoDetConfig(classes=["person"]))
+        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.zeros((240, 320, 3), np.uint8))])
+        >>> len(d), d.class_names[2]
+        (0, 'car')
     """
 
     def __init__(self, cfg: NanoDetConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
