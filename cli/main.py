@@ -19,7 +19,7 @@ def _root() -> None:
     """Video monitor: detect, track and raise alerts on video; train and evaluate its models."""
 
 
-_COMMAND_MODULES = ("batch", "train", "anomaly", "teachers", "demo")
+_COMMAND_MODULES = ("batch", "train", "anomaly", "teachers", "demo", "dashboard", "users")
 
 for _name in _COMMAND_MODULES:
     try:

@@ -46,7 +46,7 @@ def _filters(ctx: Ctx, facets: Facets) -> AlertFilter:
             st.session_state.pop(RANGE_KEY, None)
             st.rerun()
     else:
-        days = t1.date_input("Dates (wall clock)", value=(), key="f_dates")
+        days = t1.date_input("Dates (wall clock)", value=[], key="f_dates")
         since, until = _day_bounds(tuple(days) if isinstance(days, (tuple, list)) else (days,))
     return AlertFilter(
         tuple(cams), tuple(kinds), tuple(rules), tuple(sev), tuple(status), since, until, text,
@@ -122,7 +122,9 @@ def _choose(rows: list, q: AlertQuery) -> str | None:  # type: ignore[type-arg]
     if not ids:
         st.info("No alerts match these filters.")
         return None
-    labels = {a.id: f"{fmt_time(q.wall_time(a))} · {a.camera_id} · {a.rule} · {a.id[:8]}" for a in rows}
+    labels = {
+        a.id: f"{fmt_time(q.wall_time(a))} · {a.camera_id} · {a.rule} · {a.id[:8]}" for a in rows
+    }
     choice = st.selectbox(
         "Evidence of alert", ids, index=ids.index(wanted) if wanted in ids else 0,
         format_func=lambda i: labels.get(i, i), key="alert_pick",

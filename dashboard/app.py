@@ -1,113 +1,69 @@
-"""Streamlit dashboard (first page): log in, then review the alerts of a store.
+"""Streamlit dashboard: log in, then Live, Alerts, Timeline, Analytics, Models and Runs pages.
 
-Reads the SQLite store only (never torch, never the pipeline). Run with:
-``MONITOR_DASHBOARD_PASSWORD=... streamlit run dashboard/app.py -- --db out/monitor.db``
+Reads the SQLite store and the published live frames (never torch, never the pipeline); writes
+only its own rows (sessions, reviews, label records, audit). Start it with
+``monitor dashboard --db out/monitor.db`` (127.0.0.1, no telemetry). The page is chosen in the
+sidebar and kept in the URL (``?page=alerts``), so a reload stays on it.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import hmac
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from monitor.store import StoreError, StoreReader, resolve_media
+from dashboard import alerts, analytics, auth, live, models, runs, timeline
+from dashboard.state import Ctx, client_id, md, parse_args
 
-PASSWORD_ENV = "MONITOR_DASHBOARD_PASSWORD"
-PASSWORD_HASH_ENV = "MONITOR_DASHBOARD_PASSWORD_SHA256"
-DB_ENV = "MONITOR_DB"
-
-
-def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--db", default=os.environ.get(DB_ENV, "out/monitor.db"))
-    return parser.parse_known_args()[0]
-
-
-def _expected_hash() -> str | None:
-    """SHA-256 of the dashboard password, from the environment; None means none is set."""
-    if os.environ.get(PASSWORD_HASH_ENV):
-        return os.environ[PASSWORD_HASH_ENV].strip().lower()
-    if os.environ.get(PASSWORD_ENV):
-        return hashlib.sha256(os.environ[PASSWORD_ENV].encode()).hexdigest()
-    return None
+PAGES: dict[str, Callable[[Ctx], None]] = {
+    "Live": live.page,
+    "Alerts": alerts.page,
+    "Timeline": timeline.page,
+    "Analytics": analytics.page,
+    "Models": models.page,
+    "Runs": runs.page,
+}
 
 
-def _login() -> bool:
-    """True once the user has entered the configured password; there is no default password."""
-    expected = _expected_hash()
-    if expected is None:
-        st.error(
-            f"No dashboard password is configured. Set {PASSWORD_ENV} (or {PASSWORD_HASH_ENV}) "
-            "in the environment of the dashboard process and restart it."
-        )
-        return False
-    if st.session_state.get("authenticated"):
-        return True
-    with st.form("login"):
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Log in")
-    if submitted:
-        given = hashlib.sha256(password.encode()).hexdigest()
-        if hmac.compare_digest(given, expected):
-            st.session_state["authenticated"] = True
-            st.rerun()
-        st.error("Wrong password.")
-    return False
-
-
-def _alerts_page(db: Path) -> None:
-    try:
-        reader = StoreReader(db)
-    except StoreError as err:
-        st.warning(str(err))
-        return
-    try:
-        alerts = reader.alerts(limit=1000)
-        media_root = reader.media_root()
-    finally:
-        reader.close()
-    cameras = sorted({a.camera_id for a in alerts})
-    kinds = sorted({a.kind for a in alerts})
-    col1, col2 = st.columns(2)
-    camera = col1.selectbox("Camera", ["all", *cameras])
-    kind = col2.selectbox("Kind", ["all", *kinds])
-    shown = [
-        a for a in alerts
-        if camera in ("all", a.camera_id) and kind in ("all", a.kind)
-    ]  # fmt: skip
-    st.metric("Alerts", len(shown))
-    rows = [
-        {
-            "camera": a.camera_id, "kind": a.kind, "rule": a.rule,
-            "severity": a.severity, "start (s)": round(a.start_time, 2),
-            "end (s)": round(a.end_time, 2), "tracks": ", ".join(map(str, a.track_ids)),
-            "score": round(a.score, 3), "explanation": a.explanation,
-        }
-        for a in shown
-    ]  # fmt: skip
-    st.dataframe(rows, width="stretch", hide_index=True)
-    for a in shown[:20]:
-        with st.expander(f"{a.camera_id} · {a.rule} · t={a.start_time:.1f}s"):
-            st.write(a.explanation)
-            snap = resolve_media(media_root, a.snapshot_path)
-            if snap is not None:
-                st.image(str(snap))
-            st.json(a.data, expanded=False)
+def _nav() -> str:
+    """Sidebar page choice, synchronised with ``?page=`` in the URL."""
+    names = list(PAGES)
+    wanted = str(st.query_params.get("page", "")).lower()
+    if "nav_page" not in st.session_state:
+        match = [n for n in names if n.lower() == wanted]
+        st.session_state["nav_page"] = match[0] if match else names[0]
+    choice = str(st.sidebar.radio("Page", names, key="nav_page"))
+    if wanted != choice.lower():
+        st.query_params["page"] = choice.lower()
+    return choice
 
 
 def main() -> None:
-    """Page entry point."""
+    """Page entry point: the login gate, the sidebar, the chosen page."""
     st.set_page_config(page_title="Video monitor", layout="wide")
-    st.title("Video monitor: alerts")
-    if not _login():
+    args = parse_args()
+    db = Path(args.db)
+    if not db.is_file():
+        st.error(f"No store at {db.name}: run `monitor batch` (or `monitor live`) first.")
         return
-    db = Path(_args().db)
-    st.caption(f"Store: {db.name}")
-    _alerts_page(db)
+    found = auth.gate(str(db))
+    if found is None:
+        st.title("Video monitor")
+        return
+    user, token = found
+    ctx = Ctx(db, Path(args.models) if args.models else None, user, client_id(), token,
+              args.stale_after)  # fmt: skip
+    with st.sidebar:
+        st.markdown(f"**{md(user.name)}** ({user.role})")
+        if user.cameras is not None:
+            st.caption(md("cameras: " + ", ".join(user.cameras)))
+        if st.button("Log out"):
+            auth.logout(str(db), token)
+            st.success("Logged out.")
+            return
+    page = _nav()
+    PAGES[page](ctx)
 
 
 main()

@@ -34,7 +34,10 @@ def cameras(r: StoreReader, ctx: Ctx) -> list[str]:
         names.update(p.stem for p in live.glob("*.jpg"))
     except OSError:
         pass
-    for sql in ("SELECT DISTINCT camera_id FROM camera_health", "SELECT DISTINCT camera_id FROM sources"):
+    for sql in (
+        "SELECT DISTINCT camera_id FROM camera_health",
+        "SELECT DISTINCT camera_id FROM sources",
+    ):
         try:
             names.update(str(row[0]) for row in r.conn.execute(sql))
         except Exception:  # noqa: BLE001 - table absent in this store's schema
@@ -138,7 +141,9 @@ def _rules_text(r: StoreReader, camera: str) -> None:
     if not runs:
         return
     cfg = runs[0].config
-    cams = [c for c in cfg.get("cameras", []) or [] if isinstance(c, dict) and c.get("id") == camera]
+    cams = [
+        c for c in cfg.get("cameras", []) or [] if isinstance(c, dict) and c.get("id") == camera
+    ]
     rules = (cams[0].get("rules") if cams else None) or cfg.get("rules") or {}
     lines = [
         f"{section} '{x.get('name', '')}'"

@@ -1,31 +1,54 @@
 """Batch mode: every frame of every input through the pipeline, outputs per input, alerts in SQLite.
 
 Per input ``DIR/<name>/`` gets ``annotated.mp4``, ``detections.jsonl``, ``alerts/`` (snapshot JPEG
-and clip per alert) and, written last, ``summary.json``: its presence marks the input finished, so
-a re-run skips it unless forced. A failing input is recorded and the rest continue.
+and clip per alert) and, written last, ``summary.json``: its presence (with the input's content
+fingerprint) marks the input finished, so a re-run skips it unless forced. A failing input is
+recorded and the rest continue; SIGINT/SIGTERM record the run and the input ``interrupted``.
+One run at a time per output folder (``monitor.lock``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import signal
+import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from monitor.config import MonitorConfig
+from monitor.lock import FolderLock
 from monitor.pipeline import Pipeline
-from monitor.sources import FrameSource, InputSpec, SourceError, redact
+from monitor.recording import write_bytes_atomic
+from monitor.sources import FrameSource, InputProblem, InputSpec, SourceError, fingerprint, redact
 from monitor.types import Frame
+from pipelines.batch_state import (
+    claim,
+    forget_input,
+    is_finished,
+    output_folder,
+    own_run,
+    recover_stale_runs,
+)
 from pipelines.sink import CameraOutput, OutputSink
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]  # (input name, frames done, frames expected)
+INPUT_ERRORS = (SourceError, OSError, RuntimeError, ValueError, sqlite3.Error)
+MAX_DET_MOST = 0.5  # share of frames at max_det above which "most frames" are out of domain
+
+__all__ = ["InputOutcome", "is_finished", "process_input", "run_batch"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into the same unwinding as Ctrl-C."""
 
 
 @dataclass
@@ -33,8 +56,8 @@ class InputOutcome:
     """What happened to one input."""
 
     name: str
-    path: str
-    status: str  # "done" | "skipped" | "failed"
+    path: str  # redacted: safe to print and store
+    status: str  # "done" | "skipped" | "failed" | "interrupted"
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -46,20 +69,7 @@ def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def is_finished(out_dir: Path, name: str) -> bool:
-    """An input is finished when its summary.json exists and says so."""
-    summary = out_dir / name / "summary.json"
-    if not summary.is_file():
-        return False
-    try:
-        return json.loads(summary.read_text()).get("status") == "done"
-    except (json.JSONDecodeError, OSError):
-        return False
+    write_bytes_atomic(path, json.dumps(data, indent=2, default=str).encode())
 
 
 def _summary(source: FrameSource, cam: CameraOutput, run_id: str, elapsed: float) -> dict[str, Any]:
@@ -73,6 +83,7 @@ def _summary(source: FrameSource, cam: CameraOutput, run_id: str, elapsed: float
         "fps_achieved": round(cam.frames / elapsed, 2) if elapsed > 0 else None,
         "seconds": round(elapsed, 2),
         "skipped_frames": list(source.skipped),
+        "warnings": list(source.warnings),
         "detections_per_class": dict(cam.counts),
         "alerts": [
             {"id": a.id, "kind": a.kind, "rule": a.rule, "severity": a.severity,
@@ -84,33 +95,79 @@ def _summary(source: FrameSource, cam: CameraOutput, run_id: str, elapsed: float
     }  # fmt: skip
 
 
+def _max_det_warning(name: str, hits: int, frames: int, max_det: int) -> str | None:
+    """One warning for an input whose frames hit ``max_det``: the detector is out of its domain."""
+    if not hits:
+        return None
+    share = "most frames" if hits > MAX_DET_MOST * frames else "some frames"
+    return (
+        f"{name}: {share} ({hits} of {frames}) returned the maximum {max_det} detections: the "
+        "detector looks out of its domain here (another scene or camera); its boxes are "
+        "unreliable, use a model trained for this footage"
+    )
+
+
 def process_input(
     source: FrameSource, pipeline: Pipeline, sink: OutputSink, batch: int,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, max_det: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Every frame of one input through the pipeline into the sink; returns its summary.
 
-    The camera's writers are closed even when the input fails half-way.
+    The camera's writers are closed even when the input fails half-way; an unfinished input's
+    annotated video and JSONL are deleted (they never appear under their final names).
     """
     name = source.spec.name
     pipeline.reset(name)
     cam = sink.open(name, source.fps, source.size, files=True)
-    started = time.perf_counter()
+    started, hits = time.perf_counter(), 0
     try:
         for chunk in _batches(source.frames(), batch):
             for res in pipeline.step_batch(chunk):
+                hits += max_det is not None and len(res.detections) >= max_det
                 sink.write(res)
             if progress:
                 progress(name, cam.frames, source.frame_count)
+    except BaseException:
+        for writer in (cam.video, cam.jsonl):
+            if writer is not None:
+                writer.abort()
+        raise
     finally:
         sink.close(name)
+    if max_det and (warning := _max_det_warning(name, hits, cam.frames, max_det)):
+        source.warn(warning)
     assert sink.run_id is not None
     return _summary(source, cam, sink.run_id, time.perf_counter() - started)
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While active, SIGTERM unwinds like Ctrl-C, so the run is recorded ``interrupted``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _safe(what: str, fn: Callable[[], None]) -> None:
+    """Bookkeeping that must not hide the original failure (the store's disk may be full too)."""
+    try:
+        fn()
+    except (sqlite3.Error, OSError) as err:
+        log.error("could not record %s: %s", what, err)
+
+
 def run_batch(
     cfg: MonitorConfig,
-    inputs: list[InputSpec],
+    inputs: Sequence[InputSpec | InputProblem],
     out_dir: Path,
     pipeline: Pipeline,
     force: bool = False,
@@ -118,42 +175,75 @@ def run_batch(
     progress: ProgressFn | None = None,
     on_input_done: Callable[[InputOutcome], None] | None = None,
 ) -> list[InputOutcome]:
-    """Process inputs in order; failures are recorded per input and never stop the batch."""
-    sink = OutputSink(cfg, out_dir, pipeline)
-    sink.begin_run(uuid.uuid4().hex, "batch")
-    outcomes: list[InputOutcome] = []
-    try:
-        for spec in inputs:
-            outcome = _process_one(cfg, spec, out_dir, pipeline, sink, force, fps, progress)
-            outcomes.append(outcome)
-            if on_input_done:
-                on_input_done(outcome)
-    finally:
-        failed = [o.name for o in outcomes if o.status == "failed"]
-        status = "failed" if failed else "done"
-        sink.finish_run(status, {"inputs": len(inputs), "failed": failed})
-        sink.close_all()
+    """Process inputs in order under the output folder's lock; failures never stop the batch.
+
+    Raises:
+        LockHeldError: another process is writing into ``out_dir``.
+        FolderError: ``out_dir`` cannot be written.
+        KeyboardInterrupt: Ctrl-C or SIGTERM, after recording the run ``interrupted``.
+    """
+    with FolderLock(out_dir):
+        sink = OutputSink(cfg, out_dir, pipeline)
+        recover_stale_runs(sink.store)
+        sink.begin_run(uuid.uuid4().hex, "batch")
+        assert sink.run_id is not None
+        own_run(sink.store, sink.run_id)
+        outcomes: list[InputOutcome] = []
+        status = "interrupted"
+        try:
+            with _sigterm_interrupts():
+                for item in inputs:
+                    outcome = _process_one(cfg, item, out_dir, pipeline, sink, force, fps, progress)
+                    outcomes.append(outcome)
+                    if on_input_done:
+                        on_input_done(outcome)
+            status = "failed" if any(o.status == "failed" for o in outcomes) else "done"
+        finally:
+            failed = [o.name for o in outcomes if o.status == "failed"]
+            summary = {"inputs": len(inputs), "failed": failed}
+            _safe("the run's end", lambda: sink.finish_run(status, summary))
+            _safe("the outputs", sink.close_all)
     return outcomes
 
 
+def _failed(sink: OutputSink, name: str, shown: str, err: BaseException) -> InputOutcome:
+    message = str(err) or type(err).__name__
+    if isinstance(err, sqlite3.Error):
+        message = f"store: {message}"
+    log.error("input %s failed: %s", shown, message)
+    _safe(f"{name} as failed", lambda: sink.record_source(name, shown, "failed", error=message))
+    return InputOutcome(name, shown, "failed", message)
+
+
 def _process_one(
-    cfg: MonitorConfig, spec: InputSpec, out_dir: Path, pipeline: Pipeline, sink: OutputSink,
-    force: bool, fps: float | None, progress: ProgressFn | None,
+    cfg: MonitorConfig, item: InputSpec | InputProblem, out_dir: Path, pipeline: Pipeline,
+    sink: OutputSink, force: bool, fps: float | None, progress: ProgressFn | None,
 ) -> InputOutcome:  # fmt: skip
-    if not force and is_finished(out_dir, spec.name):
-        return InputOutcome(spec.name, str(spec.path), "skipped")
-    summary_path = out_dir / spec.name / "summary.json"
-    summary_path.unlink(missing_ok=True)
+    if isinstance(item, InputProblem):
+        return _failed(sink, item.name, item.shown, SourceError(item.error))
+    shown = redact(str(item.path))
     try:
+        fp = fingerprint(item.path)
+    except OSError as err:
+        return _failed(sink, item.name, shown, SourceError(f"cannot read input {shown}: {err}"))
+    spec = replace(item, name=output_folder(out_dir, item.name, fp))
+    if not force and is_finished(out_dir, spec.name, fp):
+        return InputOutcome(spec.name, shown, "skipped")
+    try:
+        (out_dir / spec.name / "summary.json").unlink(missing_ok=True)
+        claim(out_dir, spec.name, fp, shown)
+        forget_input(sink.store, spec.name, sink.run_id or "")
         source = FrameSource.open(spec, fps)
-        sink.record_source(spec.name, redact(str(spec.path)), "running", fps=source.fps)
-        summary = process_input(source, pipeline, sink, cfg.model.batch, progress)
-    except (SourceError, OSError, RuntimeError, ValueError) as err:
-        log.error("input %s failed: %s", spec.path, err)
-        sink.record_source(spec.name, redact(str(spec.path)), "failed", error=str(err))
-        return InputOutcome(spec.name, str(spec.path), "failed", str(err))
-    _write_json_atomic(summary_path, summary)
-    sink.record_source(
-        spec.name, redact(str(spec.path)), "done", frames=summary["frames"], fps=source.fps
-    )
-    return InputOutcome(spec.name, str(spec.path), "done", summary=summary)
+        sink.record_source(spec.name, shown, "running", fps=source.fps)
+        summary = process_input(
+            source, pipeline, sink, cfg.model.batch, progress, cfg.model.max_det
+        )
+        summary.update(input=shown, fingerprint=fp)
+        _write_json_atomic(out_dir / spec.name / "summary.json", summary)
+        sink.record_source(spec.name, shown, "done", frames=summary["frames"], fps=source.fps)
+    except KeyboardInterrupt:
+        _safe(spec.name, lambda: sink.record_source(spec.name, shown, "interrupted"))
+        raise
+    except INPUT_ERRORS as err:
+        return _failed(sink, spec.name, shown, err)
+    return InputOutcome(spec.name, shown, "done", summary=summary)

@@ -30,12 +30,22 @@ from monitor.recording import (
     open_video_writer,
     save_snapshot,
 )
+from monitor.redact import redact
 from monitor.store import Store
 from monitor.types import Alert, Frame
 
 log = logging.getLogger(__name__)
 BUCKET_S = 60.0
 DEFAULT_LIVE_FPS = 10.0
+
+
+def _redacted(value: Any) -> Any:
+    """A JSON-like config with credentials removed from every string (camera URIs)."""
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -89,7 +99,7 @@ class OutputSink:
     def begin_run(self, run_id: str, kind: str) -> None:
         """Record the start of a run; later alerts and counts belong to it."""
         self.run_id = run_id
-        self.store.begin_run(run_id, kind, self.cfg.model_dump(mode="json"))
+        self.store.begin_run(run_id, kind, _redacted(self.cfg.model_dump(mode="json")))
 
     def finish_run(self, status: str, summary: dict[str, Any]) -> None:
         """Record a run's end state."""

