@@ -1,9 +1,15 @@
-"""Throughput of `monitor batch` against `yolo predict` on the same weights, imgsz and frames.
+"""Throughput and accuracy of `monitor batch` modes against `yolo predict` on the same weights/imgsz.
 
-Runs the peers alternately, several rounds, each as a fresh process (start-up included for
-all), and prints frames/s and the ratio to `yolo predict`; writes the figures as JSON.
+Per dataset (PETS, the Intel clips, a few Ped2 test clips) the peers run alternately, several
+rounds, each as a fresh process (start-up included): `yolo predict` (CLI defaults), ultralytics
+predict with 2 threads, and `monitor batch` in each mode (backend x gating x detect-every-k).
+Columns: frames/s, ratio to `yolo predict`, agreement with full detection (recall / precision of
+the reference boxes at IoU 0.5, conf >= model.conf), AP50 on PETS gt frames 41-60, alerts equal to
+full detection's (configs/pets09.yaml rules). A per-stage profile of one in-process PETS run per
+profiled mode (decode .. write) comes first.
 
-    python benchmarks/batch_vs_yolo_predict.py --frames 200 --rounds 2 --json out/bench_batch.json
+    python benchmarks/batch_vs_yolo_predict.py --quick --json out/bench_quick.json
+    python benchmarks/batch_vs_yolo_predict.py --json out/bench_full.json   # all frames, all modes
 """
 
 from __future__ import annotations
@@ -18,10 +24,47 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accuracy import agreement, alert_keys, ap50, read_jsonl, read_mot_gt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
-
+INT8 = "pets09-person-v1-int8.onnx"
+GATE = {"motion_gating": True}
+MODES: dict[str, dict[str, Any]] = {
+    "ultralytics full": {"model": {"backend": "ultralytics"}},
+    "onnx full": {"model": {"backend": "onnx"}},
+    "onnx-int8 full": {"model": {"backend": "onnx", "weights": INT8}},
+    "openvino full": {"model": {"backend": "openvino"}},
+    "openvino gate": {"model": {"backend": "openvino"}, "performance": GATE},
+    "openvino gate k2": {"model": {"backend": "openvino"}, "performance": {**GATE, "detect_every": 2}},
+    "openvino gate k3": {"model": {"backend": "openvino"}, "performance": {**GATE, "detect_every": 3}},
+    "openvino gate region": {
+        "model": {"backend": "openvino"}, "performance": {**GATE, "region_detection": True}
+    },
+    "onnx-int8 gate k3": {
+        "model": {"backend": "onnx", "weights": INT8}, "performance": {**GATE, "detect_every": 3}
+    },
+    "ultralytics gate k3": {"model": {"backend": "ultralytics"}, "performance": {**GATE, "detect_every": 3}},
+    "openvino gate k3 fixed": {
+        "model": {"backend": "openvino"},
+        "performance": {**GATE, "detect_every": 3, "adaptive_k": False},
+    },
+    "openvino gate k3 bytetrack": {
+        "model": {"backend": "openvino"}, "performance": {**GATE, "detect_every": 3},
+        "tracker": {"type": "bytetrack"},
+    },
+    "openvino gate k2, no video": {
+        "model": {"backend": "openvino"}, "performance": {**GATE, "detect_every": 2},
+        "outputs": {"annotated_video": False},
+    },
+}  # fmt: skip
+QUICK_MODES = ["ultralytics full", "onnx full", "onnx-int8 full", "openvino full",
+               "openvino gate k2", "openvino gate k3 fixed"]  # fmt: skip
 PREDICT_2T = """
 import sys
 from monitor.runtime import configure_offline
@@ -33,15 +76,28 @@ for _ in model.predict(sys.argv[2], imgsz=int(sys.argv[3]), stream=True, verbose
 """
 
 
-def _subset(src: Path, n: int, root: Path) -> Path:
-    seq = root / "bench_seq"
+def _subset(src: Path, n: int, root: Path, name: str, fps: float | None = None) -> Path:
+    """A folder of the first ``n`` frames of an image folder (symlinks) or a video (JPEGs)."""
+    import cv2
+
+    seq = root / name
     (seq / "img1").mkdir(parents=True)
-    files = sorted(src.glob("*.jpg"))[:n]
-    for f in files:
-        (seq / "img1" / f.name).symlink_to(f.resolve())
+    if src.is_dir():
+        for f in sorted(src.glob("*.jpg"))[:n]:
+            (seq / "img1" / f.name).symlink_to(f.resolve())
+    else:
+        cap = cv2.VideoCapture(str(src))
+        fps = fps or cap.get(cv2.CAP_PROP_FPS)
+        for i in range(n):
+            ok, img = cap.read()
+            if not ok:
+                break
+            cv2.imwrite(str(seq / "img1" / f"{i:06d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cap.release()
     ini = src.parent / "seqinfo.ini"
-    if ini.is_file():
-        (seq / "seqinfo.ini").write_text(ini.read_text())
+    rate = fps or 10.0
+    text = ini.read_text() if ini.is_file() else f"[Sequence]\nframeRate={rate:g}\n"
+    (seq / "seqinfo.ini").write_text(text)
     return seq
 
 
@@ -50,74 +106,194 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return elapsed
+
+
+def _mode_config(base: dict[str, Any], mode: dict[str, Any], imgsz: int, path: Path) -> Path:
+    cfg = json.loads(json.dumps(base))
+    for section, values in mode.items():
+        cfg.setdefault(section, {}).update(values)
+    cfg["model"].update(imgsz=imgsz, device="cpu")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _peers(weights: Path, src: Path, imgsz: int, modes: list[str], cfgs: dict[str, Path],
+           out: Path, yolo: bool) -> dict[str, list[str]]:  # fmt: skip
+    peers: dict[str, list[str]] = {}
+    if yolo:
+        peers["yolo predict (CLI defaults)"] = [
+            "yolo", "predict", f"model={weights}", f"source={src}", f"imgsz={imgsz}",
+            "save=False", "verbose=False", "device=cpu",
+        ]  # fmt: skip
+        peers["ultralytics predict, 2 threads"] = [
+            sys.executable, "-c", PREDICT_2T, str(weights), str(src), str(imgsz),
+        ]  # fmt: skip
+    for m in modes:
+        peers[f"monitor batch: {m}"] = [
+            "monitor", "batch", *_inputs(src), "--out", str(out / m.replace(" ", "_")),
+            "--config", str(cfgs[m]), "--force",
+        ]  # fmt: skip
+    return peers
+
+
+def _inputs(src: Path) -> list[str]:
+    """A sequence folder is one input; a folder of sequences/videos is given input by input."""
+    if (src / "img1").is_dir() or src.is_file() or any(src.glob("*.jpg")):
+        return [str(src.parent if src.name == "img1" else src)]
+    return [str(p) for p in sorted(src.iterdir()) if not p.name.endswith(".txt")]
+
+
+def _accuracy(out: Path, modes: list[str], gt: Path | None, conf: float) -> dict[str, Any]:
+    """Per mode: agreement with the first mode, AP50 on gt (PETS), alerts equal or not."""
+    ref_dir = out / modes[0].replace(" ", "_")
+    names = sorted(p.name for p in ref_dir.iterdir() if (p / "detections.jsonl").is_file())
+    ref = {n: read_jsonl(ref_dir / n / "detections.jsonl", conf) for n in names}
+    ref_alerts = {n: alert_keys(ref_dir / n / "summary.json") for n in names}
+    acc: dict[str, Any] = {}
+    for m in modes:
+        d = out / m.replace(" ", "_")
+        rec, prec, same, n_alerts = [], [], True, 0
+        for n in names:
+            boxes = read_jsonl(d / n / "detections.jsonl", conf)
+            a = agreement(boxes, ref[n])
+            rec.append(a["recall"])
+            prec.append(a["precision"])
+            alerts = alert_keys(d / n / "summary.json")
+            same &= alerts == ref_alerts[n]
+            n_alerts += len(alerts)
+        row: dict[str, Any] = {"recall": round(min(rec), 4), "precision": round(min(prec), 4),
+                               "alerts_same": same, "alerts": n_alerts}  # fmt: skip
+        if gt is not None:
+            truth = read_mot_gt(gt, 41, 60)
+            row["ap50_gt41_60"] = ap50(read_jsonl(d / names[0] / "detections.jsonl"), truth)
+        acc[m] = row
+    return acc
+
+
+def run_dataset(name: str, src: Path, args: argparse.Namespace, modes: list[str], tmp: Path,
+                base_cfg: dict[str, Any], weights: Path, gt: Path | None, yolo: bool) -> dict[str, Any]:  # fmt: skip
+    """All peers on one dataset, alternating, ``args.rounds`` rounds; rows with accuracy."""
+    cfgs = {m: _mode_config(base_cfg, MODES[m], args.imgsz, tmp / f"{name}-{i}.yaml")
+            for i, m in enumerate(modes)}  # fmt: skip
+    out = tmp / f"out-{name}"
+    peers = _peers(weights, src, args.imgsz, modes, cfgs, out, yolo)
+    env = dict(os.environ, YOLO_OFFLINE="1", PYTHONWARNINGS="ignore", OPENVINO_TELEMETRY_OPT_OUT="1")
+    times: dict[str, list[float]] = {k: [] for k in peers}
+    loads = []
+    for _ in range(args.rounds):
+        for peer, cmd in peers.items():
+            loads.append(os.getloadavg()[0])
+            times[peer].append(_timed(cmd, env))
+    frames = sum(json.loads(s.read_text())["frames"] for s in
+                 (out / modes[0].replace(" ", "_")).glob("*/summary.json"))  # fmt: skip
+    acc = _accuracy(out, modes, gt, base_cfg.get("model", {}).get("conf", 0.25))
+    base = statistics.median(times[next(iter(peers))]) if yolo else None
+    rows = []
+    for peer, ts in times.items():
+        med = statistics.median(ts)
+        row = {"dataset": name, "peer": peer, "seconds": [round(t, 2) for t in ts],
+               "fps": round(frames / med, 2), "ratio": round(base / med, 3) if base else None}  # fmt: skip
+        row.update(acc.get(peer.removeprefix("monitor batch: "), {}))
+        rows.append(row)
+    return {"frames": frames, "load_avg": round(statistics.mean(loads), 2), "rows": rows}
+
+
+STAGES = ["decode", "gate (motion)", "pre-process", "network", "NMS+decode", "track", "rules",
+          "other (pipeline)", "annotate", "encode", "write (jsonl, store, clips)", "total"]  # fmt: skip
+
+
+def run_profiles(seq: Path, modes: list[str], base: dict[str, Any], args: Any, tmp: Path) -> dict[str, Any]:
+    """Per-stage profile of each mode on ``seq``, each in a fresh process."""
+    out = {}
+    for i, m in enumerate(modes):
+        cfg = _mode_config(base, MODES[m], args.imgsz, tmp / f"profile-{i}.yaml")
+        for flag in ("", "--overlap"):
+            cmd = [sys.executable, str(REPO / "benchmarks" / "bench_profile.py"), str(cfg), str(seq)]
+            env = dict(os.environ, YOLO_OFFLINE="1", OPENVINO_TELEMETRY_OPT_OUT="1")
+            proc = subprocess.run(cmd + [flag] * bool(flag), capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"profile {m} failed:\n{proc.stderr[-2000:]}")
+            out[m + (" +overlap" if flag else "")] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    """The stage profile and the per-dataset throughput/accuracy tables."""
+    prof = result["profile"]
+    if prof:
+        print(f"\nPer-stage profile, ms/frame ({result['profile_frames']} PETS frames, in-process)")
+        print(f"{'stage':28s}" + "".join(f"{m[:22]:>24s}" for m in prof))
+        for s in STAGES:
+            print(f"{s:28s}" + "".join(f"{p['ms_per_frame'].get(s, 0.0):24.2f}" for p in prof.values()))
+        print(f"{'in-process fps':28s}" + "".join(f"{p['fps']:24.2f}" for p in prof.values()))
+        print(f"{'gate decisions':28s}" + "".join(f"{json.dumps(p['gate']):>24.24s}" for p in prof.values()))
+    for name, ds in result["datasets"].items():
+        print(f"\n{name}: {ds['frames']} frames, load average during the run {ds['load_avg']}")
+        print(f"{'peer':42s} {'fps':>7s} {'ratio':>6s} {'recall':>7s} {'prec':>6s} {'AP50':>6s} alerts")
+        for r in ds["rows"]:
+            ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
+            ap = f"{r['ap50_gt41_60']:.3f}" if "ap50_gt41_60" in r else "-"
+            rec = f"{r['recall']:.3f}" if "recall" in r else "-"
+            prec = f"{r['precision']:.3f}" if "precision" in r else "-"
+            al = ("same" if r["alerts_same"] else "DIFF") + f" ({r['alerts']})" if "alerts" in r else "-"
+            print(f"{r['peer'][:42]:42s} {r['fps']:7.2f} {ratio:>6s} {rec:>7s} {prec:>6s} {ap:>6s} {al}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default=None, help="weights (default: promoted detector)")
-    ap.add_argument("--source", type=Path, default=DATA / "pets09_s2l1" / "img1")
-    ap.add_argument("--frames", type=int, default=200)
-    ap.add_argument("--imgsz", type=int, default=None)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--imgsz", type=int, default=416)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="200 PETS frames, 150 per Intel clip, 1 Ped2 clip")
+    ap.add_argument("--modes", nargs="*", default=None, help="mode names (default: all / quick)")
+    ap.add_argument("--datasets", nargs="*", default=["pets", "intel", "ped2"])
+    ap.add_argument("--profile-modes", nargs="*", default=None)
+    ap.add_argument("--config", type=Path, default=REPO / "configs" / "pets09.yaml")
     ap.add_argument("--json", type=Path, default=REPO / "out" / "bench_batch_vs_yolo_predict.json")
     args = ap.parse_args()
+    from monitor.registry import resolve_model
 
-    from monitor.registry import resolve_model as resolve_weights
-
-    weights = resolve_weights(args.weights)
-    if args.imgsz is None:
-        from monitor.runtime import configure_offline
-
-        configure_offline()
-        from ultralytics import YOLO
-
-        args.imgsz = int(YOLO(str(weights)).overrides.get("imgsz") or 640)
-    env = dict(os.environ, YOLO_OFFLINE="1", PYTHONWARNINGS="ignore")
-    with tempfile.TemporaryDirectory() as tmp:
-        seq = _subset(args.source, args.frames, Path(tmp))
-        n = len(list((seq / "img1").iterdir()))
-        cfg = Path(tmp) / "cfg.yaml"
-        cfg.write_text(f"model: {{imgsz: {args.imgsz}, device: cpu}}\n")
-        peers = {
-            "yolo predict (CLI defaults)": [
-                "yolo", "predict", f"model={weights}", f"source={seq / 'img1'}",
-                f"imgsz={args.imgsz}", "save=False", "verbose=False", "device=cpu",
-            ],
-            "ultralytics predict, 2 threads": [
-                sys.executable, "-c", PREDICT_2T, str(weights), str(seq / "img1"), str(args.imgsz),
-            ],
-            "monitor batch (track+rules+video+jsonl)": [
-                "monitor", "batch", str(seq), "--out", str(Path(tmp) / "out"), "--config", str(cfg),
-                "--weights", str(weights), "--force",
-            ],
-        }  # fmt: skip
-        times: dict[str, list[float]] = {k: [] for k in peers}
-        for _ in range(args.rounds):
-            for name, cmd in peers.items():
-                times[name].append(_timed(cmd, env))
-        summary = json.loads((Path(tmp) / "out" / "bench_seq" / "summary.json").read_text())
-    base = statistics.median(times["yolo predict (CLI defaults)"])
-    rows = []
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        rows.append({"peer": name, "seconds": [round(t, 2) for t in ts], "median_s": round(med, 2),
-                     "fps": round(n / med, 2), "ratio_vs_yolo_predict": round(base / med, 3)})  # fmt: skip
-    result = {
-        "frames": n, "imgsz": args.imgsz, "weights": weights.name, "rounds": args.rounds,
+    weights = resolve_model(args.weights)
+    modes = args.modes or (QUICK_MODES if args.quick else list(MODES))
+    base = yaml.safe_load(args.config.read_text()) or {}
+    n_pets, n_intel = (200, 150) if args.quick else (10**6, 10**6)
+    result: dict[str, Any] = {
+        "imgsz": args.imgsz, "weights": weights.name, "rounds": args.rounds, "quick": args.quick,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "monitor_processing_fps": summary["fps_achieved"], "peers": rows,
+        "reference": modes[0], "datasets": {}, "profile": {},
     }  # fmt: skip
-    print(
-        f"{n} frames, imgsz {args.imgsz}, {weights.name}, {args.rounds} rounds (wall incl. start-up)"
-    )
-    print(f"{'peer':44s} {'median s':>9s} {'fps':>7s} {'ratio':>7s}")
-    for r in rows:
-        print(
-            f"{r['peer']:44s} {r['median_s']:9.2f} {r['fps']:7.2f} {r['ratio_vs_yolo_predict']:7.3f}"
-        )
-    print(f"monitor batch processing-only fps (summary.json): {summary['fps_achieved']}")
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        pets = _subset(DATA / "pets09_s2l1" / "img1", n_pets, tmp, "pets09")
+        prof_modes = args.profile_modes if args.profile_modes is not None else modes[:1] + modes[-1:]
+        prof_seq = _subset(DATA / "pets09_s2l1" / "img1", 150, tmp, "pets09-profile")
+        result["profile_frames"] = 150
+        result["profile"] = run_profiles(prof_seq, prof_modes, base, args, tmp)
+        gt = DATA / "pets09_s2l1" / "gt" / "gt.txt"
+        if "pets" in args.datasets:
+            result["datasets"]["PETS09-S2L1"] = run_dataset(
+                "pets", pets / "img1", args, modes, tmp, base, weights, gt, True)  # fmt: skip
+        if "intel" in args.datasets:
+            intel = tmp / "intel"
+            intel.mkdir()
+            for clip in sorted((DATA / "intel_sample_videos").glob("*.mp4")):
+                if args.quick:
+                    _subset(clip, n_intel, intel, clip.stem)
+                else:
+                    (intel / clip.name).symlink_to(clip)
+            result["datasets"]["Intel clips"] = run_dataset(
+                "intel", intel, args, modes, tmp, {}, weights, None, True)  # fmt: skip
+        if "ped2" in args.datasets:
+            ped2 = tmp / "ped2"
+            ped2.mkdir()
+            for clip in ("01", "04", "07", "10")[: 1 if args.quick else 4]:
+                src = DATA / "ucsd_ped2" / "testing" / "frames" / clip
+                _subset(src, 10**6, ped2, f"ped2_{clip}", fps=10.0)
+            result["datasets"]["UCSD Ped2 test"] = run_dataset(
+                "ped2", ped2, args, modes, tmp, {}, weights, None, False)  # fmt: skip
+    print_tables(result)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.json}")

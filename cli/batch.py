@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -85,7 +85,7 @@ def batch(
     _report(console, outcomes, out)
 
 
-def _fail(console: Console, message: str, code: int) -> None:
+def _fail(console: Console, message: str, code: int) -> NoReturn:
     console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code) from None
 

@@ -37,6 +37,25 @@ def _model_path(ref: str, models_dir: Path | None) -> str:
         raise typer.BadParameter(str(err)) from None
 
 
+def _own_imgsz(weights: str, fallback: int = 640) -> int:
+    """The image size a model was trained at (its checkpoint's ``imgsz``), else ``fallback``.
+
+    Evaluating or labelling at another size than training measures a different detector.
+    """
+    from monitor.runtime import configure_offline
+
+    configure_offline()
+    from ultralytics import YOLO
+
+    try:
+        imgsz = YOLO(weights).overrides.get("imgsz")
+    except Exception:  # noqa: BLE001 - a bad file fails clearly later, at its real use
+        return fallback
+    if isinstance(imgsz, (list, tuple)):
+        imgsz = max(imgsz)
+    return int(imgsz) if imgsz else fallback
+
+
 def import_data(
     source: Annotated[Path, typer.Argument(help="MOT sequence folder, image folder or video.")],
     out: Annotated[Path, typer.Option(help="Dataset folder to write (outside the repo).")],
@@ -171,7 +190,9 @@ def eval_cmd(
         Path | None, typer.Option(help="MOT det.txt scored on the same frames.")
     ] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    imgsz: Annotated[int, typer.Option(help="Inference size.")] = 640,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Inference size (default: the model's own).")
+    ] = None,
     models_dir: ModelsDir = None,
 ) -> None:
     """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split; JSON + table."""
@@ -179,7 +200,9 @@ def eval_cmd(
 
     refs = [model, *(compare or [])]
     models = {ref: _model_path(ref, models_dir) for ref in refs}
-    results = evaluate_all(models, data, split, imgsz, teacher_mot)
+    size = imgsz or _own_imgsz(models[model])
+    console.print(f"imgsz {size}" + ("" if imgsz else " (the model's own)"))
+    results = evaluate_all(models, data, split, size, teacher_mot)
     console.print(_table(results))
     if json_out:
         from training.workflows import compare as side_by_side
@@ -194,7 +217,9 @@ def label(
     out: Annotated[Path, typer.Option(help="Folder for YOLO label files.")],
     conf: Annotated[float, typer.Option(help="Minimum teacher score.")] = 0.5,
     stride: Annotated[int, typer.Option(help="Label every Nth frame.")] = 1,
-    imgsz: Annotated[int, typer.Option(help="Teacher inference size.")] = 640,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Teacher inference size (default: the teacher's own).")
+    ] = None,
     classes: Annotated[list[int] | None, typer.Option(help="Teacher class ids to keep.")] = None,
     models_dir: ModelsDir = None,
 ) -> None:
@@ -202,7 +227,8 @@ def label(
     from training.workflows import label_with_teacher
 
     path = teacher if teacher.endswith(".txt") else _model_path(teacher, models_dir)
-    n_img, n_box = label_with_teacher(path, source, out, conf, stride, imgsz, classes)
+    size = imgsz or (640 if path.endswith(".txt") else _own_imgsz(path))
+    n_img, n_box = label_with_teacher(path, source, out, conf, stride, size, classes)
     console.print(f"wrote {n_img} label files, {n_box} boxes, to {out}")
 
 

@@ -39,9 +39,10 @@ def _set_cookie(token: str | None, max_age: int = 0) -> None:
 
 def _cookie_token() -> str | None:
     try:
-        return st.context.cookies.get(COOKIE) or None
+        value = st.context.cookies.get(COOKIE)
     except Exception:  # noqa: BLE001 - no request context (AppTest)
         return None
+    return value if isinstance(value, str) and value else None
 
 
 def current_user(users: UserStore) -> tuple[User, str] | None:

@@ -8,6 +8,7 @@ placeholder. A frame older than ``STALE_S`` while the camera says it is online r
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -17,6 +18,7 @@ import streamlit as st
 from dashboard.media import jpeg_bytes, load_image, load_json
 from dashboard.state import Ctx, fmt_time, md, reader
 from monitor.store import StoreReader
+from monitor.store.health import HealthRow, latest_health
 from monitor.store.queries import AlertFilter, AlertQuery
 
 REFRESH_S = 2.0
@@ -45,19 +47,32 @@ def cameras(r: StoreReader, ctx: Ctx) -> list[str]:
     return sorted(n for n in names if _CAMERA.match(n) and ctx.may_see(n))
 
 
-def health(r: StoreReader, camera: str, now: float | None = None) -> dict[str, Any]:
-    """The camera's published health with its frame age and a derived state."""
+def _latest_rows(r: StoreReader) -> dict[str, HealthRow]:
+    try:
+        return latest_health(r.conn)
+    except Exception:  # noqa: BLE001 - a store without the camera_health table
+        return {}
+
+
+def health(
+    r: StoreReader, camera: str, row: HealthRow | None = None, now: float | None = None
+) -> dict[str, Any]:
+    """Health of a camera: its newest health row and published frame, with the frame's age."""
     doc: dict[str, Any] = dict(load_json(r, f"live/{camera}.json") or {})
     now = time.time() if now is None else now
     ts = doc.get("timestamp", doc.get("time"))
     age = now - float(ts) if isinstance(ts, (int, float)) else None
-    state = str(doc.get("state", doc.get("status", "offline" if not doc else "unknown")))
+    state = row.state if row is not None else doc.get("state", "offline" if not doc else "unknown")
+    state = str(state)
     if state == "online" and age is not None and age > STALE_S:
         state = "stalled"
+    q = AlertQuery(r).page(AlertFilter(cameras=(camera,)), 0, 1)
     return {
-        "state": state, "age": age, "fps": doc.get("fps"),
-        "latency": doc.get("latency_ms", doc.get("latency")),
-        "drops": doc.get("drops", doc.get("dropped")), "last_alert": doc.get("last_alert"),
+        "state": state, "age": age,
+        "fps": row.fps_out if row is not None else doc.get("fps"),
+        "latency": row.latency_p50_ms if row is not None else doc.get("latency_ms"),
+        "drops": row.dropped if row is not None else doc.get("drops"),
+        "last_alert": fmt_time(AlertQuery(r).wall_time(q[0])) if q else None,
     }  # fmt: skip
 
 
@@ -78,14 +93,14 @@ def _frame(r: StoreReader, camera: str) -> bytes | None:
     return jpeg_bytes(img) if img is not None else None
 
 
-def _tile(r: StoreReader, camera: str) -> None:
+def _tile(r: StoreReader, camera: str, row: HealthRow | None) -> None:
     st.text(camera)
     frame = _frame(r, camera)
     if frame is None:
         st.info("No live frame published.")
     else:
         st.image(frame)
-    st.caption(md(_health_line(health(r, camera))))
+    st.caption(md(_health_line(health(r, camera, row))))
     if st.button("Open", key=f"open_{camera}"):
         st.session_state["live_camera"] = camera
         st.rerun(scope="app")
@@ -97,12 +112,13 @@ def _grid(ctx: Ctx) -> None:
         if not cams:
             st.info("No cameras yet: start `monitor live` or run `monitor batch`.")
             return
+        rows = _latest_rows(r)
         st.caption(f"Updated {fmt_time(time.time())}")
         for start in range(0, len(cams), COLUMNS):
             cols = st.columns(COLUMNS)
             for col, cam in zip(cols, cams[start : start + COLUMNS]):
                 with col, st.container(border=True):
-                    _tile(r, cam)
+                    _tile(r, cam, rows.get(cam))
 
 
 def _one_camera(ctx: Ctx, camera: str) -> None:
@@ -132,15 +148,18 @@ def _big_frame(ctx: Ctx, camera: str) -> None:
             st.info("No live frame published for this camera.")
         else:
             st.image(frame, caption="newest frame (zones, lines and privacy masks drawn)")
-        st.caption(md(_health_line(health(r, camera))))
+        st.caption(md(_health_line(health(r, camera, _latest_rows(r).get(camera)))))
 
 
 def _rules_text(r: StoreReader, camera: str) -> None:
     """Zones, lines and masks of the camera from the newest run's config, as plain text."""
-    runs = r.runs()
-    if not runs:
+    row = r.conn.execute("SELECT config_json FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    if row is None:
         return
-    cfg = runs[0].config
+    try:
+        cfg = json.loads(row[0] or "{}")
+    except ValueError:
+        return
     cams = [
         c for c in cfg.get("cameras", []) or [] if isinstance(c, dict) and c.get("id") == camera
     ]

@@ -90,14 +90,14 @@ def client_id() -> str:
         ip = st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (tests, bare mode)
         ip = None
-    return ip or "unknown"
+    return ip if isinstance(ip, str) and ip else "unknown"
 
 
 def viewer_tz() -> tzinfo:
     """The browser's time zone when Streamlit knows it, else the server's local zone."""
     try:
         name = st.context.timezone
-        if name:
+        if isinstance(name, str) and name:
             return ZoneInfo(name)
     except Exception:  # noqa: BLE001 - unknown zone name or no context
         pass

@@ -1,7 +1,9 @@
 """Draw detections, track ids, rule geometry, alert banners and privacy masks on frames.
 
-Boxes use ultralytics' Annotator on its cv2 path (the PIL path may try to download a font).
-Banner text sits on a filled box so it stays readable on any background.
+Boxes and labels are drawn with OpenCV (ultralytics' colour palette): each label is placed where
+it stays inside the frame and clear of the labels already placed (above the box, inside it,
+below it, or stacked), so a crowd stays readable. Banner text sits on a filled box so it stays
+readable on any background.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 ALERT_COLOR = (0, 0, 255)
 TEXT_COLOR = (255, 255, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_SCALE = 0.4
+LABEL_PAD = 2
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
 
 
 def apply_masks(image: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray:
@@ -41,6 +46,71 @@ def draw_text_box(
     cv2.rectangle(img, (x, y), (x + w + 6, y + h + base + 6), bg, -1)
     cv2.putText(img, text, (x + 3, y + h + 3), FONT, scale, color, 1, cv2.LINE_AA)
     return h + base + 6
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def place_labels(
+    boxes: np.ndarray, sizes: Sequence[tuple[int, int]], frame: tuple[int, int]
+) -> list[Rect]:
+    """A label rectangle per box, inside ``frame`` (w, h) and apart from the others if possible.
+
+    Args:
+        boxes: ``(N, 4)`` xyxy pixel boxes.
+        sizes: ``(w, h)`` of each label, padding included.
+        frame: ``(width, height)`` of the image.
+
+    Tries above the box, inside its top, below it, then stacked further up or down; takes the
+    first spot that overlaps no placed label, else the least overlapping one.
+    """
+    fw, fh = frame
+    placed: list[Rect] = []
+    for (x1, y1, x2, y2), (w, h) in zip(np.round(boxes).astype(int).tolist(), sizes):
+        ys = [y1 - h, y1, y2, *(y1 - h * k for k in (2, 3)), *(y2 + h * k for k in (1, 2))]
+        best: Rect | None = None
+        best_cost = -1
+        for x in (x1, x2 - w):
+            for y in ys:
+                cx, cy = min(max(x, 0), max(fw - w, 0)), min(max(y, 0), max(fh - h, 0))
+                rect = (cx, cy, cx + w, cy + h)
+                cost = sum(_overlap(rect, r) for r in placed)
+                if best is None or cost < best_cost:
+                    best, best_cost = rect, cost
+                if cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        assert best is not None
+        placed.append(best)
+    return placed
+
+
+def draw_boxes(img: np.ndarray, dets: Detections) -> list[Rect]:
+    """Boxes with class, confidence and track id, labels kept apart; returns the label rects."""
+    from ultralytics.utils.plotting import colors
+
+    labels, palette, sizes = [], [], []
+    for i in range(len(dets)):
+        tid = -1 if dets.tracker_id is None else int(dets.tracker_id[i])
+        labels.append(
+            f"{dets.names[i]} {dets.confidence[i]:.2f}" + (f" #{tid}" if tid >= 0 else "")
+        )
+        palette.append(colors(tid if tid >= 0 else int(dets.class_id[i]), True))
+        (w, h), base = cv2.getTextSize(labels[-1], FONT, LABEL_SCALE, 1)
+        sizes.append((w + 2 * LABEL_PAD, h + base + 2 * LABEL_PAD))
+    for box, color in zip(np.round(dets.xyxy).astype(int).tolist(), palette):
+        cv2.rectangle(img, (box[0], box[1]), (box[2], box[3]), color, 2, cv2.LINE_AA)
+    rects = place_labels(dets.xyxy, sizes, (img.shape[1], img.shape[0]))
+    for (x1, y1, x2, y2), text, color in zip(rects, labels, palette):
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), color, -1)
+        ink = (0, 0, 0) if sum(color) > 400 else TEXT_COLOR
+        base_y = y2 - LABEL_PAD - cv2.getTextSize(text, FONT, LABEL_SCALE, 1)[1]
+        cv2.putText(img, text, (x1 + LABEL_PAD, base_y), FONT, LABEL_SCALE, ink, 1, cv2.LINE_AA)
+    return rects
 
 
 class FrameAnnotator:
@@ -67,19 +137,10 @@ class FrameAnnotator:
         ``masks`` (privacy polygons) black out the scene and anything drawn over it; the banner
         and footer are drawn last, on top.
         """
-        from ultralytics.utils.plotting import Annotator, colors
-
         img = frame.image.copy()
         if rules is not None:
             rules.draw(img)
-        ann = Annotator(img, pil=False)
-        names = dets.names
-        for i in range(len(dets)):
-            tid = -1 if dets.tracker_id is None else int(dets.tracker_id[i])
-            label = f"{names[i]} {dets.confidence[i]:.2f}" + (f" #{tid}" if tid >= 0 else "")
-            color = colors(tid if tid >= 0 else int(dets.class_id[i]), True)
-            ann.box_label(dets.xyxy[i].tolist(), label, color=color)
-        img = ann.result()
+        self.label_rects = draw_boxes(img, dets)
         if masks:
             img = apply_masks(img, masks)
         black = (0, 0, 0)

@@ -11,6 +11,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from monitor.detectors import BACKENDS, ModelConfig
 from monitor.detectors.ultralytics import UltralyticsConfig
+from monitor.gating import PerformanceConfig
+from monitor.notify.config import CameraNotify, NotifyConfig
+from monitor.privacy import RedactConfig
+from monitor.purge import RetentionConfig
 from monitor.rules import RulesConfig
 from monitor.schema import ConfigBase as _Base
 from monitor.schema import ConfigError, Point, Severity
@@ -174,6 +178,11 @@ class CameraConfig(_Base):
     mask_units: Literal["px", "norm"] = Field(
         "px", description="Privacy mask coordinates in pixels or normalised 0-1."
     )
+    notify: dict[str, Any] | None = Field(
+        None, description="Alert routing for this camera, over the global notify defaults."
+    )
+    redact: RedactConfig = Field(default_factory=RedactConfig, description="Person redaction.")
+    retention: RetentionConfig | None = Field(None, description="Media retention (None = live's).")
 
     @field_validator("privacy_masks")
     @classmethod
@@ -197,6 +206,9 @@ class ResolvedCamera:
     anomaly: AnomalyConfig
     privacy_masks: tuple[tuple[Point, ...], ...] = ()
     mask_units: str = "px"
+    notify: CameraNotify = CameraNotify()
+    redact: RedactConfig = RedactConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 class MonitorConfig(_Base):
@@ -212,6 +224,8 @@ class MonitorConfig(_Base):
     store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)  # type: ignore[arg-type]
     live: LiveConfig = Field(default_factory=LiveConfig)  # type: ignore[arg-type]
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)  # type: ignore[arg-type]
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _cameras_valid(self) -> MonitorConfig:
@@ -254,6 +268,9 @@ def merge_camera(cfg: MonitorConfig, cam: CameraConfig) -> ResolvedCamera:
         anomaly=AnomalyConfig.model_validate(anomaly),
         privacy_masks=tuple(tuple(p) for p in cam.privacy_masks),
         mask_units=cam.mask_units,
+        notify=cfg.notify.for_camera(cam.notify),
+        redact=cam.redact,
+        retention=RetentionConfig.inherit(cfg.live, cam.retention),
     )
 
 

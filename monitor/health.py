@@ -111,7 +111,9 @@ class CameraHealthModel:
         thumb = cv2.resize(grey, _THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
         same = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) < _FROZEN_DIFF
         self._thumb = thumb
-        dark = float(thumb.mean()) < self.cfg.dark_level or float(thumb.std()) < self.cfg.covered_std
+        dark = (
+            float(thumb.mean()) < self.cfg.dark_level or float(thumb.std()) < self.cfg.covered_std
+        )
         self._track("frozen", same, now)
         self._track("dark", dark, now)
 
@@ -198,4 +200,3 @@ class CameraHealthModel:
             explanation=explanation, data={"state": state, "resolved": False},
             id=uuid.uuid5(uuid.NAMESPACE_URL, key).hex,
         )  # fmt: skip
-

@@ -7,6 +7,7 @@ camera ids from the config, never URIs, so no credential can reach a scrape.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
@@ -41,7 +42,9 @@ class HealthMetrics:
             field: Gauge(name, doc, ["camera"], registry=self.registry)
             for field, (name, doc) in _GAUGES.items()
         }
-        self._up = Gauge("monitor_camera_up", "1 when frames flow.", ["camera"], registry=self.registry)
+        self._up = Gauge(
+            "monitor_camera_up", "1 when frames flow.", ["camera"], registry=self.registry
+        )
         self._state = Gauge(
             "monitor_camera_state", "1 for the camera's current state.", ["camera", "state"],
             registry=self.registry,
@@ -68,15 +71,11 @@ class HealthMetrics:
     def remove(self, camera_id: str) -> None:
         """Drop a camera taken out of the config."""
         for gauge in (*self._gauges.values(), self._up):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(camera_id)
-            except KeyError:
-                pass
         for state in STATES:
-            try:
+            with contextlib.suppress(KeyError):
                 self._state.remove(camera_id, state)
-            except KeyError:
-                pass
 
     def text(self) -> bytes:
         """The exposition text (what a scrape returns)."""

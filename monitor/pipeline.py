@@ -15,6 +15,7 @@ from typing import Protocol
 
 from monitor.config import AnomalyConfig, MonitorConfig
 from monitor.detectors import Detector
+from monitor.gating import Gate, build_gate
 from monitor.rules import RuleEngine
 from monitor.tracking import Tracker
 from monitor.types import Alert, AnomalyScore, Detections, Frame
@@ -61,6 +62,7 @@ class Pipeline:
         anomaly: AnomalyLike | None = None,
         camera_rules: dict[str, RuleEngine] | None = None,
         camera_anomaly: dict[str, AnomalyLike | None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
@@ -68,6 +70,7 @@ class Pipeline:
         self.anomaly = anomaly
         self.camera_rules = dict(camera_rules or {})
         self.camera_anomaly = dict(camera_anomaly or {})
+        self.gate = gate  # motion gating / region detection / detect-every-k (monitor.gating)
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, anomaly: AnomalyLike | None = None) -> Pipeline:
@@ -95,7 +98,8 @@ class Pipeline:
                     _load_anomaly(merged.anomaly) if merged.anomaly.enabled else None
                 )
         rules = RuleEngine(cfg.rules)
-        return cls(detector, tracker, rules, anomaly, camera_rules, camera_anomaly)
+        gate = build_gate(cfg.performance, detector, tracker)
+        return cls(detector, tracker, rules, anomaly, camera_rules, camera_anomaly, gate)
 
     def rules_for(self, camera_id: str) -> RuleEngine:
         """The rule engine of one camera."""
@@ -108,13 +112,12 @@ class Pipeline:
     def step_batch(self, frames: Sequence[Frame]) -> list[FrameResult]:
         """Detect on the whole batch at once, then track and apply rules frame by frame in order."""
         t0 = time.perf_counter()
-        batch_dets = self.detector.detect(frames)
+        batch_dets = self.gate.detect(frames) if self.gate else self.detector.detect(frames)
         detect_ms = (time.perf_counter() - t0) * 1000 / max(len(frames), 1)
         results = []
         for frame, dets in zip(frames, batch_dets):
             t1 = time.perf_counter()
-            if self.tracker is not None:
-                dets = self.tracker.update(frame, dets)
+            dets = self._track(frame, dets)
             t2 = time.perf_counter()
             alerts = self.rules_for(frame.camera_id).evaluate(frame, dets)
             score = None
@@ -127,6 +130,14 @@ class Pipeline:
             results.append(FrameResult(frame, dets, tuple(alerts), score, timings))
         return results
 
+    def _track(self, frame: Frame, dets: Detections | None) -> Detections:
+        """Tracker update, or Kalman prediction alone where the gate skipped detection (None)."""
+        if self.tracker is None:
+            return dets if dets is not None else Detections.empty()
+        if dets is None:
+            return self.tracker.predict(frame, self.gate.class_names if self.gate else None)
+        return self.tracker.update(frame, dets)
+
     def step(self, frame: Frame) -> FrameResult:
         """One frame through every stage."""
         return self.step_batch([frame])[0]
@@ -135,6 +146,8 @@ class Pipeline:
         """Forget a camera's state in every stage (a new file, a reconnected camera)."""
         if self.tracker is not None:
             self.tracker.reset(camera_id)
+        if self.gate is not None:
+            self.gate.reset(camera_id)
         self.rules_for(camera_id).reset(camera_id)
         anomaly = self.anomaly_for(camera_id)
         if anomaly is not None:

@@ -182,7 +182,8 @@ class _H264Writer(_AtomicWriter):
             self._box.mux(self._stream.encode(frame))
         except av.FFmpegError as err:  # e.g. no space left on device
             self.abort()
-            raise VideoWriterError(f"cannot write video {self.path}: {err}") from None
+            reason = getattr(err, "strerror", None) or err
+            raise VideoWriterError(f"cannot write video {self.path}: {reason}") from None
 
     def _close(self) -> None:
         self._box.close()
@@ -205,7 +206,8 @@ class _H264Writer(_AtomicWriter):
             self._finish()
         except (av.FFmpegError, OSError) as err:
             self._tmp.unlink(missing_ok=True)
-            raise VideoWriterError(f"cannot finish video {self.path}: {err}") from None
+            reason = getattr(err, "strerror", None) or err
+            raise VideoWriterError(f"cannot finish video {self.path}: {reason}") from None
 
 
 def open_video_writer(

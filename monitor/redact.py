@@ -47,6 +47,8 @@ def redact(text: str) -> str:
 def secrets_of(uri: str) -> list[str]:
     """The literal secrets one URI carries (user-info, its parts, secret query values), longest first."""
     found: set[str] = set()
+    if "://" not in uri and "://" in unquote(uri):
+        uri = unquote(uri)  # a wholly percent-encoded URI
     rest = uri.split("://", 1)[1] if "://" in uri else uri
     if "@" in rest:  # the whole rest: a password may hold '/', '?' or '#'
         userinfo = rest.rsplit("@", 1)[0]

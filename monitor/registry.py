@@ -185,6 +185,9 @@ class ModelNotFoundError(FileNotFoundError):
     """No usable model file; the message says what was looked for and how to provide one."""
 
 
+TRUST_NOTE = "A .pt file is a Python pickle that can run code when loaded: use only trusted ones."
+
+
 def _how_to_supply(models_dir: Path, kind: str) -> str:
     if kind == "anomaly":
         return (

@@ -112,3 +112,39 @@ class Tracker:
         for cam in cams:
             self._trackers.pop(cam, None)
             self._tracks.pop(cam, None)
+
+    # Hooks for detect-every-k and motion gating (monitor.gating): prediction without detections.
+    def live_tracks(self, camera_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Confirmed tracks' current boxes ``(N, 4)`` and centre speeds ``(N,)`` in px per frame."""
+        trk = self._trackers.get(camera_id)
+        live = [t for t in trk.tracked_stracks if t.is_activated] if trk is not None else []
+        if not live:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        boxes = np.stack([t.xyxy for t in live]).astype(np.float32)
+        speed = np.array([np.hypot(*t.mean[4:6]) for t in live], np.float32)
+        return boxes, speed
+
+    def predict(self, frame: Frame, class_names: dict[int, str] | None = None) -> Detections:
+        """Advance the camera's tracks one frame by Kalman prediction alone (frame not detected).
+
+        Returns the confirmed tracks' predicted boxes with their ids, so rules keep running.
+        """
+        cam = frame.camera_id
+        trk = self._trackers.get(cam)
+        empty = Detections.empty(class_names).with_tracker_ids(np.zeros(0, np.int64))
+        if trk is None:
+            return empty
+        trk.frame_id += 1  # lost-track ageing counts real frames, as with update()
+        live = [t for t in trk.tracked_stracks if t.is_activated]
+        trk.multi_predict(live + list(trk.lost_stracks))
+        if not live:
+            return empty
+        dets = Detections(
+            np.stack([t.xyxy for t in live]),
+            np.array([t.score for t in live], np.float32),
+            np.array([int(t.cls) for t in live], np.int64),
+            np.array([t.track_id for t in live], np.int64),
+            class_names or {},
+        )
+        self._summarise(cam, frame.timestamp, dets)
+        return dets

@@ -50,21 +50,34 @@ class _Feed:
     queue: DropOldestQueue[Frame]
     interval: float  # seconds between processed frames (0 = every frame)
     next_due: float | None = None
-    superseded: int = 0  # frames drained unprocessed because a newer one was taken
+    missed: int = 0  # frames (every-frame cameras) or detect slots (detect fps) not processed
+    pending: Frame | None = None  # newest frame, not yet due: may join the next batch
     removed: bool = False
     ended: bool = False
     thread: threading.Thread | None = None
 
-    def due(self, frame: Frame) -> bool:
-        """Whether ``frame`` is due at this camera's detect fps (frame-time slots, no bursts)."""
-        return self.next_due is None or frame.timestamp >= self.next_due - 1e-3
+    def due(self, frame: Frame, early: float = 0.0) -> bool:
+        """Whether ``frame`` is due at this camera's detect fps (``early``: that fraction of an
+        interval before its slot counts as due)."""
+        if self.next_due is None:
+            return True
+        return frame.timestamp >= self.next_due - early * self.interval - 1e-3
+
+    @property
+    def dropped(self) -> int:
+        """Frames lost to overload: queue overflow and superseded frames of an every-frame
+        camera; missed detect slots of a camera with a detect fps."""
+        return self.missed + (0 if self.interval else self.queue.dropped)
 
     def taken(self, frame: Frame) -> None:
-        """Book the next slot after processing ``frame``."""
+        """Book the next slot after processing ``frame`` (re-anchored when off the grid)."""
         if not self.interval:
             return
-        late = self.next_due is None or frame.timestamp - self.next_due >= self.interval
-        self.next_due = frame.timestamp + self.interval if late else self.next_due + self.interval  # type: ignore[operator]
+        prev = self.next_due
+        if prev is not None and frame.timestamp >= prev + self.interval:
+            self.missed += int((frame.timestamp - prev) // self.interval)
+        on_grid = prev is not None and 0 <= frame.timestamp - prev < self.interval
+        self.next_due = (prev if on_grid else frame.timestamp) + self.interval  # type: ignore[operator]
 
 
 class LiveRunner:
@@ -127,7 +140,7 @@ class LiveRunner:
             feed = self._feeds.get(camera_id)
         if feed is None:
             return self.stats.dropped.get(camera_id, 0)
-        return feed.queue.dropped + feed.superseded
+        return feed.dropped
 
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the output thread (the sink's thread), between results, in order."""
@@ -157,7 +170,7 @@ class LiveRunner:
             self._ready.set()
 
     def _take(self, feed: _Feed) -> Frame | None:
-        """The frame to process from one camera now, or None (nothing due)."""
+        """Oldest frame (FIFO mode) or newest frame (``newest``) of one camera, or None."""
         if not self.newest:
             try:
                 return feed.queue.get(timeout=0)
@@ -166,33 +179,44 @@ class LiveRunner:
             except Closed:
                 feed.ended = True
                 return None
-        latest: Frame | None = None
+        latest, feed.pending = feed.pending, None
         while True:
             try:
                 frame = feed.queue.get(timeout=0)
             except (TimeoutError, Closed) as err:
                 feed.ended = isinstance(err, Closed)
-                break
+                return latest
             if latest is not None:
-                feed.superseded += 1
+                self._count_unused(feed)
             latest = frame
-        if latest is not None and not feed.due(latest):
+
+    def _count_unused(self, feed: _Feed) -> None:
+        """A frame superseded by a newer one: a drop for an every-frame camera, else a skip
+        (missed detect slots are counted when the next frame is taken)."""
+        if not feed.interval:
+            feed.missed += 1
+        else:
             self.stats.skipped[feed.camera_id] = self.stats.skipped.get(feed.camera_id, 0) + 1
-            return None
-        return latest
 
     def _next_batch(self) -> list[tuple[_Feed, Frame]]:
+        """Frames for one forward: every camera's due frame; once one camera is due, others
+        within half their interval of due join the batch (cameras fall into step, so one
+        forward serves them all instead of one forward each)."""
         with self._lock:
             feeds = list(self._feeds.values())
         self._rotate = (self._rotate + 1) % max(len(feeds), 1)
-        batch: list[tuple[_Feed, Frame]] = []
-        for feed in feeds[self._rotate :] + feeds[: self._rotate]:
-            frame = None if feed.ended else self._take(feed)
-            if frame is not None:
-                feed.taken(frame)
-                batch.append((feed, frame))
-            if len(batch) >= self.batch:
-                break
+        order = feeds[self._rotate :] + feeds[: self._rotate]
+        offered = [(f, fr) for f in order if (fr := self._take(f)) is not None]
+        batch = [(f, fr) for f, fr in offered if f.due(fr)][: self.batch]
+        if batch:
+            early = [(f, fr) for f, fr in offered if not f.due(fr) and f.due(fr, early=0.5)]
+            batch += early[: self.batch - len(batch)]
+        taken = {id(f) for f, _ in batch}
+        for f, fr in offered:
+            if id(f) not in taken:
+                f.pending = fr  # not due yet: kept, so it can join the next camera's forward
+        for f, fr in batch:
+            f.taken(fr)
         return batch
 
     def _infer(self, until_cameras_end: bool) -> None:
@@ -244,13 +268,16 @@ class LiveRunner:
 
     def _book_drops(self, feed: _Feed) -> None:
         cam = feed.camera_id
-        self.stats.dropped[cam] = feed.queue.dropped + feed.superseded
+        self.stats.dropped[cam] = feed.dropped
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Service mode: run inference and output in the background until ``stop()``."""
-        for target, name, args in ((self._output, "output", ()), (self._infer, "inference", (False,))):
+        for target, name, args in (
+            (self._output, "output", ()),
+            (self._infer, "inference", (False,)),
+        ):
             t = threading.Thread(target=target, args=args, daemon=True, name=name)
             self._threads.append(t)
             t.start()

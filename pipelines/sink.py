@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ import numpy as np
 from monitor.annotate import FrameAnnotator, apply_masks
 from monitor.anomaly.explain import overlay
 from monitor.config import MonitorConfig
+from monitor.notify.outbox import Outbox
 from monitor.pipeline import FrameResult, Pipeline
+from monitor.privacy import Redactor
 from monitor.recording import (
     ClipRecorder,
     JsonlWriter,
@@ -94,6 +96,8 @@ class OutputSink:
         self.flush_every_s = flush_every_s
         self.annotator = FrameAnnotator()
         self.cameras: dict[str, CameraOutput] = {}
+        self.outbox = Outbox(cfg.notify, self.store, {c.id: c.notify for c in cfg.cameras})
+        self.redactor = Redactor({c.id: c.redact for c in cfg.cameras})
 
     # run bookkeeping: the drivers record through the sink so the store has one writer
     def begin_run(self, run_id: str, kind: str) -> None:
@@ -145,6 +149,7 @@ class OutputSink:
         if cam.masks:
             frame = Frame(frame.camera_id, frame.index, frame.timestamp,
                           apply_masks(frame.image, cam.masks))  # fmt: skip
+        frame = self.redactor.apply(frame, res.detections)
         rules = self.pipeline.rules_for(frame.camera_id)
         image = self.annotator.annotate(
             frame, res.detections, res.alerts, res.anomaly, rules, cam.masks
@@ -154,6 +159,7 @@ class OutputSink:
         fresh = [self._with_evidence(cam, a, image, frame, res) for a in res.alerts]
         if fresh:
             self.store.write_alerts(fresh, self.run_id)
+            self.outbox.enqueue(fresh, self.run_id)
         if cam.video is not None:
             cam.video.write(image)
         if cam.jsonl is not None:
@@ -228,4 +234,44 @@ class OutputSink:
             for camera_id in list(self.cameras):
                 self.close(camera_id)
         finally:
+            self.outbox.close()
             self.store.close()
+
+    # live service additions: health alerts and rows, clips of a camera gone quiet, bounded counts
+    def raise_alert(self, alert: Alert, image: np.ndarray | None = None) -> Alert:
+        """Upsert an alert raised outside the stages (camera health); a new one gets a snapshot
+        of ``image`` (the camera's last annotated frame) when there is one."""
+        if image is not None and alert.snapshot_path is None and self.cfg.outputs.snapshots:
+            cam = self.cameras.get(alert.camera_id)
+            folder = cam.folder if cam is not None else alert.camera_id
+            try:
+                path = save_snapshot(self.media_root, f"{folder}/alerts/{alert.id}.jpg", image)
+                alert = alert.with_evidence(path)
+            except OSError as err:
+                log.error("health alert %s kept without a snapshot: %s", alert.id, err)
+        self.store.write_alerts([alert], self.run_id)
+        self.outbox.enqueue([alert], self.run_id)
+        return alert
+
+    def write_health(self, samples: Sequence[Any]) -> None:
+        """Append camera health rows (``monitor.health.HealthSample``) to the store."""
+        from monitor.store.health import write_health
+
+        write_health(self.store, self.run_id, samples)
+
+    def finish_clips(self, camera_id: str) -> None:
+        """Finish a camera's open clips now (it went offline: no post-roll frames will come)."""
+        cam = self.cameras.get(camera_id)
+        if cam is not None:
+            cam.clips.close()
+
+    def flush_counts(self, camera_id: str, keep_s: float = 2 * BUCKET_S) -> None:
+        """Write a camera's per-minute counts and forget buckets older than ``keep_s`` (frame
+        time), so a camera watched for days holds only the current minutes in memory."""
+        cam = self.cameras.get(camera_id)
+        if cam is None or not cam.buckets:
+            return
+        self._flush_counts(cam)
+        newest = max(b for b, _ in cam.buckets)
+        for key in [k for k in cam.buckets if k[0] < newest - keep_s]:
+            del cam.buckets[key]

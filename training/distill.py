@@ -311,3 +311,43 @@ def shared_footage(data: str | Path, strides: Mapping[str, int]) -> list[tuple[l
     for video in sorted((root / "intel_sample_videos").glob("*.mp4")):
         out.append((footage_frames(video, strides.get(video.stem, strides.get("intel", 4))), None))
     return out
+
+
+STUDENT_NAMES: dict[int, str] = {i: n for i, n in enumerate(
+    "person bicycle car motorcycle airplane bus train truck".split()
+)}
+"""Dataset names: COCO ids 0-7 with COCO names, so the student's class ids are COCO's (airplane
+and train are never labelled)."""
+
+
+def student_frames(
+    rows: Sequence[Mapping[str, Any]],
+    labels: Mapping[tuple[str, int], Sequence[Box]],
+    human: Mapping[str, Mapping[int, Sequence[Box]]] | None = None,
+) -> list[Any]:
+    """Training frames from the repaired pseudo-labels; ``human`` labels replace a video's frames.
+
+    Args:
+        rows: JSONL rows of :func:`label_footage` (image paths, video flags).
+        labels: Repaired boxes per ``(video, frame)`` (:func:`training.label_repair.repair_rows`).
+        human: ``video -> frame -> boxes`` of human labels (e.g. PETS gt 1-30); those frames are
+            taken from here (source ``gt``), added when the teachers did not label them.
+    """
+    from training.datasets import frame_images
+    from training.labels import LabeledFrame
+
+    human = human or {}
+    out = []
+    for r in rows:
+        key = (str(r["video"]), int(r["frame"]))
+        if key[1] in human.get(key[0], {}):
+            continue
+        boxes = tuple(b for b in labels.get(key, ()) if b.cls in STUDENT_CLASSES)
+        out.append(LabeledFrame(key[0], key[1], Path(r["image"]), boxes, "teacher", bool(r["from_video"])))
+    for video, frames in human.items():
+        folder = next((Path(r["image"]).parent for r in rows if r["video"] == video), None)
+        if folder is None:
+            continue
+        images = frame_images(folder)
+        out += [LabeledFrame(video, f, images[f], tuple(b), "gt") for f, b in frames.items()]
+    return out

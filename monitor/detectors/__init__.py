@@ -15,12 +15,16 @@ from pydantic import BeforeValidator, Field
 from monitor.detectors.base import Detector, DetectorConfigBase, ModelNotFoundError
 from monitor.detectors.centernet import CenterNetConfig, CenterNetDetector
 from monitor.detectors.nanodet import NanoDetConfig, NanoDetDetector
+from monitor.detectors.onnx import OnnxConfig, OnnxDetector
+from monitor.detectors.openvino import OpenVinoConfig, OpenVinoDetector
 from monitor.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
 
 BACKENDS: dict[str, tuple[type[DetectorConfigBase], Any]] = {
     "ultralytics": (UltralyticsConfig, UltralyticsDetector),
     "nanodet": (NanoDetConfig, NanoDetDetector),
     "centernet": (CenterNetConfig, CenterNetDetector),
+    "onnx": (OnnxConfig, OnnxDetector),
+    "openvino": (OpenVinoConfig, OpenVinoDetector),
 }
 DEFAULT_BACKEND = "ultralytics"
 
@@ -32,7 +36,7 @@ def _default_backend(value: Any) -> Any:
 
 
 ModelConfig = Annotated[
-    UltralyticsConfig | NanoDetConfig | CenterNetConfig,
+    UltralyticsConfig | NanoDetConfig | CenterNetConfig | OnnxConfig | OpenVinoConfig,
     Field(discriminator="backend"),
     BeforeValidator(_default_backend),
 ]
@@ -42,6 +46,10 @@ def create_detector(cfg: DetectorConfigBase) -> Detector:
     """The detector of the backend ``cfg.backend`` names."""
     _, cls = BACKENDS[cfg.backend]
     detector: Detector = cls(cfg)
+    if cfg.tiling.enabled:  # sliced inference wraps any backend (monitor.detectors.tiling)
+        from monitor.detectors.tiling import TiledDetector
+
+        detector = TiledDetector(detector, cfg.tiling)
     return detector
 
 

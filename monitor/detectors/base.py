@@ -11,6 +11,7 @@ from typing import Protocol
 
 from pydantic import Field, field_validator
 
+from monitor.detectors.tiling import TilingConfig
 from monitor.registry import ModelNotFoundError
 from monitor.schema import ConfigBase
 from monitor.types import Detections, Frame
@@ -46,6 +47,7 @@ class DetectorConfigBase(ConfigBase):
     )
     half: bool | None = Field(None, description="fp16 inference; None = on for cuda, off for cpu.")
     batch: int = Field(4, ge=1, le=256, description="Frames per inference batch.")
+    tiling: TilingConfig = Field(default_factory=TilingConfig, description="Sliced inference.")  # type: ignore[arg-type]
 
     @field_validator("imgsz")
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from monitor.detectors.base import DetectorConfigBase, select_device
-from monitor.registry import DEFAULT_MODELS_DIR, resolve_model
+from monitor.registry import DEFAULT_MODELS_DIR, TRUST_NOTE, ModelNotFoundError, resolve_model
 from monitor.runtime import configure_offline
 from monitor.schema import ConfigError
 from monitor.types import Detections, Frame
@@ -36,6 +36,29 @@ def from_ultralytics(result: Any, class_names: Mapping[int, str]) -> Detections:
     return Detections(data[:, :4], data[:, 4], data[:, 5].astype(np.int64), class_names=class_names)
 
 
+WEIGHT_SUFFIXES = frozenset({".pt", ".onnx", ".engine", ".torchscript", ".tflite", ".pb"})
+
+
+def _load(yolo: Any, weights: Path) -> Any:
+    """The YOLO model in ``weights``; ``ModelNotFoundError`` (no traceback) for anything else."""
+    if weights.is_file() and weights.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ModelNotFoundError(
+            f"{weights} is not a detector weights file (expected one of "
+            f"{', '.join(sorted(WEIGHT_SUFFIXES))}). {TRUST_NOTE}"
+        )
+    task = "detect" if weights.suffix != ".pt" else None
+    try:
+        model = yolo(str(weights), task=task)
+        _ = model.names  # exported formats load lazily: fail here, not at the first frame
+        return model
+    except Exception as err:  # noqa: BLE001 - torch/ultralytics raise many kinds for a bad file
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        raise ModelNotFoundError(
+            f"cannot load detector weights {weights}: not a YOLO model ultralytics can read "
+            f"({reason[:200]}). {TRUST_NOTE}"
+        ) from None
+
+
 class UltralyticsDetector:
     """Batched YOLO inference returning one ``Detections`` per frame.
 
@@ -54,8 +77,7 @@ class UltralyticsDetector:
         self.weights = resolve_model(cfg.weights, "detector", models_dir)
         self.device = select_device(cfg.device)
         self.half = cfg.half if cfg.half is not None else self.device.startswith("cuda")
-        task = "detect" if self.weights.suffix != ".pt" else None
-        self.model = YOLO(str(self.weights), task=task)
+        self.model = _load(YOLO, self.weights)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         self.class_ids = self._class_ids(cfg.classes)
         self.imgsz = int(cfg.imgsz or self.model.overrides.get("imgsz") or 640)

@@ -2,17 +2,19 @@
 
 Class counts over time come from ``detection_counts``; counts per zone and line from alert
 rows; the false-alert rate per rule from operator reviews. A run still marked ``running`` whose
-last sign of life is older than ``stale_after_s`` is reported as ``interrupted``: the writer of
-a killed process never gets to close its run.
+last sign of life is older than ``stale_after_s``, or whose recorded process (``pid`` on this
+host) is gone, is reported as ``interrupted``: a killed process never gets to close its run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from monitor.store.reader import RunRow, StoreReader
@@ -48,7 +50,23 @@ def _run_row(r: sqlite3.Row) -> RunRow:
     d = dict(r)
     d["config"] = json.loads(d.pop("config_json") or "{}")
     d["summary"] = json.loads(d.pop("summary_json") or "{}")
-    return RunRow(**d)
+    return RunRow(**{f.name: d[f.name] for f in fields(RunRow)})
+
+
+def _process_gone(r: sqlite3.Row) -> bool:
+    """True when the run's recorded process (this host only) no longer exists."""
+    keys = r.keys()
+    pid = r["pid"] if "pid" in keys else None
+    host = r["host"] if "host" in keys else None
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
 
 
 def _in(column: str, cams: Sequence[str] | None) -> tuple[str, list[Any]]:
@@ -121,7 +139,7 @@ class Analytics:
             run = _run_row(r)
             last = max(activity.get(run.id, 0.0), run.started_at)
             status = run.status
-            if status == "running" and now - last > stale_after_s:
+            if status == "running" and (now - last > stale_after_s or _process_gone(r)):
                 status = "interrupted"
             out.append(RunStatus(run, status, last, int(inputs.get(run.id, 0))))
         return out
@@ -138,8 +156,8 @@ class Analytics:
                 last[run_id] = max(last.get(run_id, 0.0), float(t or 0.0))
         try:  # the live driver's health table, when this store has it
             cols = {r[1] for r in self.conn.execute("PRAGMA table_info(camera_health)")}
-            if {"run_id", "updated_at"} <= cols:
-                sql = "SELECT run_id, MAX(updated_at) FROM camera_health GROUP BY run_id"
+            if {"run_id", "time"} <= cols:
+                sql = "SELECT run_id, MAX(time) FROM camera_health GROUP BY run_id"
                 for run_id, t in self.conn.execute(sql):
                     last[run_id] = max(last.get(run_id, 0.0), float(t or 0.0))
         except sqlite3.OperationalError:

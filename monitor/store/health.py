@@ -55,7 +55,8 @@ def read_health(
     limit: int = 10_000,
 ) -> list[HealthRow]:  # fmt: skip
     """Health rows in time order, optionally of one camera and from ``since`` (wall time) on."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | float] = []
     if camera_id is not None:
         where.append("camera_id = ?")
         args.append(camera_id)

@@ -157,7 +157,8 @@ class ReviewStore:
 
     def label_records(self, kind: str | None = None, since: float = 0.0) -> list[LabelRecord]:
         """Corrections for training, oldest first; ``kind`` false_alert or missed_object."""
-        sql, args = "SELECT * FROM label_records WHERE created_at >= ?", [str(since)]
+        sql = "SELECT * FROM label_records WHERE created_at >= ?"
+        args: list[object] = [since]
         if kind:
             sql, args = sql + " AND kind = ?", [*args, kind]
         out = []

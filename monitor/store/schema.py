@@ -165,6 +165,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN pid INTEGER;
     ALTER TABLE runs ADD COLUMN host TEXT;
     """,
+    # notify: delivery outbox, one row per (alert, notifier, episode version) (monitor.store.outbox)
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        notifier TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('new', 'updated')),
+        camera_id TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        delivered_at REAL,
+        UNIQUE (alert_id, notifier, version)
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_camera ON outbox(camera_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -258,7 +258,7 @@ class UserStore:
 
     def session_user(self, token: str | None, onetime_enabled: bool = False) -> User | None:
         """The user of a live session token (sliding idle expiry), None if absent or expired."""
-        if not token:
+        if not token or not isinstance(token, str):
             return None
         now = time.time()
         row = self.conn.execute(

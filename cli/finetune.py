@@ -1,0 +1,86 @@
+"""``monitor finetune``: adapt the default detector to a user's camera in one resumable command.
+
+Heavy imports stay inside the command so ``monitor --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+DEFAULT_WORK = Path(
+    os.environ.get("MONITOR_FINETUNE_DIR", Path.home() / ".cache" / "video-monitor" / "finetune")
+)
+
+
+def finetune(
+    footage: Annotated[list[Path], typer.Argument(help="Videos or frame folders of the camera.")],
+    name: Annotated[str, typer.Option(help="Registry version to create, e.g. mycam-v1.")],
+    labels: Annotated[
+        list[Path] | None,
+        typer.Option(help="Labels per footage, in order: MOT .txt, YOLO folder, COCO .json, "
+                     "CVAT .xml. Frames without labels get teacher labels."),
+    ] = None,  # fmt: skip
+    teacher: Annotated[
+        str, typer.Option(help="nanodet | centernet | weights or registry version.")
+    ] = "nanodet",
+    base: Annotated[str | None, typer.Option(help="Start from this model (default: promoted).")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="monitor.db whose review label records join training.")
+    ] = None,
+    work: Annotated[Path | None, typer.Option(help="Work folder (resume: same folder).")] = None,
+    stride: Annotated[int, typer.Option(min=1, help="Take every N-th frame.")] = 1,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    imgsz: Annotated[int, typer.Option(min=32)] = 416,
+    batch: Annotated[int, typer.Option(min=1)] = 16,
+    hours: Annotated[float | None, typer.Option(help="Training wall-clock cap.")] = None,
+    promote: Annotated[
+        bool, typer.Option(help="Promote if better than the base on the held-out block.")
+    ] = False,
+    models_dir: Annotated[Path | None, typer.Option(help="Registry folder.")] = None,
+) -> None:
+    """Import, teacher-label, split by time, train from the default, evaluate before/after, register."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.finetune import STAGES, FinetuneRequest, is_footage, run_finetune
+
+    bad = [str(p) for p in footage if not p.exists() or not is_footage(p)]
+    if bad:
+        raise typer.BadParameter(f"not a video or frame folder: {', '.join(bad)}")
+    req = FinetuneRequest(
+        footage=tuple(footage), name=name, work=work or DEFAULT_WORK / name,
+        labels=tuple(labels or ()), teacher=teacher, base=base, store=store, stride=stride,
+        epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, promote=promote,
+        models_dir=models_dir,
+    )  # fmt: skip
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[msg]}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        overall = bar.add_task("finetune", total=len(STAGES), msg="")
+        current = bar.add_task("import", total=1.0, msg="")
+
+        def progress(stage: str, fraction: float, msg: str) -> None:
+            bar.update(current, description=stage, completed=fraction, msg=msg)
+            if fraction >= 1.0 or msg.startswith("done"):
+                bar.update(overall, completed=STAGES.index(stage) + 1, msg=stage)
+            elif fraction == 0.0:
+                bar.update(overall, completed=STAGES.index(stage), msg=stage)
+
+        result = run_finetune(req, progress)
+    before, after = result["before"], result["after"]
+    console.print(
+        f"{result['version']}: held-out mAP50 {before['map50']:.3f} -> {after['map50']:.3f}, "
+        f"mAP50-95 {before['map50_95']:.3f} -> {after['map50_95']:.3f}; "
+        + ("promoted" if result["promoted"] else "registered, not promoted")
+        + ("" if result["better"] or not promote else " (not better than the base)")
+    )
+    console.print(f"work folder: {req.work}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``finetune`` to the CLI."""
+    app.command("finetune")(finetune)

@@ -1,0 +1,127 @@
+"""The raw onnxruntime and OpenVINO backends against the ultralytics backend on real PETS frames.
+
+Same promoted model, imgsz 416: boxes must match within 1 px on most frames (the .pt runs on a
+416x320 letterbox, the exports on 416x416, so a few boxes move by a pixel or two) and the INT8
+file must still find the same people.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.detectors import BACKENDS, create_detector
+from monitor.detectors.onnx import OnnxConfig, _nms_numpy, decode
+from monitor.detectors.ultralytics import UltralyticsConfig
+from monitor.types import Detections, Frame
+
+INT8 = "pets09-person-v1-int8.onnx"
+
+
+@pytest.fixture(scope="module")
+def pets_frames(pets_dir: Path) -> list[Frame]:
+    """24 real frames spread over the whole PETS sequence (busy and quiet moments)."""
+    import cv2
+
+    files = sorted((pets_dir / "img1").glob("*.jpg"))[::33][:24]
+    return [Frame("pets", i, i / 7, cv2.imread(str(f))) for i, f in enumerate(files)]
+
+
+@pytest.fixture(scope="module")
+def reference(pets_frames: list[Frame]) -> list[Detections]:
+    det = create_detector(UltralyticsConfig(imgsz=416, device="cpu"))
+    return [det.detect([f])[0] for f in pets_frames]
+
+
+def _match(a: Detections, b: Detections) -> tuple[int, float]:
+    """Boxes of ``a`` matched 1:1 to ``b`` by IoU > 0.5, and the largest coordinate gap among them."""
+    if not len(a) or not len(b):
+        return 0, 0.0
+    lt = np.maximum(a.xyxy[:, None, :2], b.xyxy[None, :, :2])
+    rb = np.minimum(a.xyxy[:, None, 2:], b.xyxy[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    iou = inter / (area(a.xyxy)[:, None] + area(b.xyxy)[None] - inter)
+    pairs = [(i, int(iou[i].argmax())) for i in range(len(a)) if iou[i].max() > 0.5]
+    gap = max((float(np.abs(a.xyxy[i] - b.xyxy[j]).max()) for i, j in pairs), default=0.0)
+    return len(pairs), gap
+
+
+def _compare(dets: list[Detections], ref: list[Detections]) -> tuple[float, float]:
+    """Share of frames with the same boxes within 1 px, and recall of the reference boxes."""
+    same, found, total = 0, 0, 0
+    for d, r in zip(dets, ref):
+        n, gap = _match(d, r)
+        same += int(len(d) == len(r) == n and gap <= 1.0)
+        found += n
+        total += len(r)
+    return same / len(ref), found / max(total, 1)
+
+
+@pytest.mark.parametrize(
+    ("backend", "weights", "min_same", "min_recall"),
+    [
+        ("onnx", None, 0.6, 0.95),
+        ("openvino", None, 0.6, 0.95),
+        ("onnx", INT8, 0.3, 0.9),
+    ],
+)
+def test_backend_matches_ultralytics(
+    backend: str, weights: str | None, min_same: float, min_recall: float,
+    pets_frames: list[Frame], reference: list[Detections],
+) -> None:  # fmt: skip
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    cfg_cls, _ = BACKENDS[backend]
+    det = create_detector(cfg_cls(weights=weights, imgsz=416, device="cpu"))  # type: ignore[call-arg]
+    dets = [det.detect([f])[0] for f in pets_frames]
+    same, recall = _compare(dets, reference)
+    assert sum(len(r) for r in reference) > 60  # the frames do show people
+    assert same >= min_same, f"{backend} {weights}: same boxes on {same:.0%} of frames"
+    assert recall >= min_recall, f"{backend} {weights}: recall of ultralytics boxes {recall:.2f}"
+
+
+def test_batch_equals_single_frames(pets_frames: list[Frame]) -> None:
+    det = create_detector(OnnxConfig(device="cpu"))
+    batched = det.detect(pets_frames[:4])
+    for frame, b in zip(pets_frames[:4], batched):
+        [single] = det.detect([frame])
+        np.testing.assert_allclose(b.xyxy, single.xyxy, atol=1e-3)
+
+
+def test_class_filter_and_decoding() -> None:
+    """Decoding: centre-xywh to xyxy, best class, conf filter, per-class NMS, class filter."""
+    out = np.zeros((4 + 2, 3), np.float32)  # 3 candidates, 2 classes
+    out[:4, 0] = [50, 50, 20, 40]
+    out[:4, 1] = [51, 50, 20, 40]  # overlaps the first: suppressed (same class)
+    out[:4, 2] = [200, 200, 10, 10]
+    out[4:, 0], out[4:, 1], out[4:, 2] = [0.9, 0.1], [0.8, 0.0], [0.0, 0.7]
+    cfg = OnnxConfig(conf=0.25)
+    xyxy, score, cls = decode(out, cfg, None)
+    assert xyxy.tolist() == [[40, 30, 60, 70], [195, 195, 205, 205]]
+    assert cls.tolist() == [0, 1] and np.allclose(score, [0.9, 0.7])
+    assert decode(out, cfg, {1})[2].tolist() == [1]
+    assert _nms_numpy(np.array([[0, 0, 10, 10], [0, 0, 10, 10.5]]), np.array([0.5, 0.6]), 0.7).tolist() == [1]
+
+
+@pytest.mark.gpu
+def test_gpu_fp16_batch_across_cameras(pets_frames: list[Frame]) -> None:
+    """GPU path: fp16, one batched forward for several cameras' frames, NMS on the GPU."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or os.environ.get("MONITOR_NO_GPU"):
+        pytest.skip("no CUDA device")
+    cams = [Frame(f"cam{i}", 0, 0.0, f.image) for i, f in enumerate(pets_frames[:8])]
+    cpu = create_detector(UltralyticsConfig(imgsz=416, device="cpu"))
+    gpu = create_detector(UltralyticsConfig(imgsz=416, device="cuda:0", half=True, batch=8))
+    ref = [cpu.detect([f])[0] for f in cams]
+    got = gpu.detect(cams)  # one forward pass, fp16, NMS on the GPU (ultralytics)
+    same, recall = _compare(got, ref)
+    assert recall >= 0.95 and same >= 0.5
+    from monitor.detectors.onnx import nms
+
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10.5], [50, 50, 60, 60]], np.float32)
+    keep = nms(boxes, np.array([0.5, 0.6, 0.4], np.float32), np.zeros(3, np.int64), 0.7, "cuda:0")
+    assert keep.tolist() == [1, 2]
