@@ -76,7 +76,9 @@ def compare_alerts(
     return diff
 
 
-def run_alerts(config: Path | None, footage: Sequence[str], out: Path, weights: str | None = None) -> dict[str, list[dict[str, Any]]]:
+def run_alerts(
+    config: Path | None, footage: Sequence[str], out: Path, weights: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Alerts per input of one config over the footage (a full batch run into ``out``)."""
     from monitor.config import load_config
     from monitor.pipeline import Pipeline
@@ -86,7 +88,9 @@ def run_alerts(config: Path | None, footage: Sequence[str], out: Path, weights: 
     cfg = load_config(config)
     if weights is not None:
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"weights": weights})})
-    outcomes = run_batch(cfg, discover_each(list(footage)), out, Pipeline.from_config(cfg), force=True)
+    outcomes = run_batch(
+        cfg, discover_each(list(footage)), out, Pipeline.from_config(cfg), force=True
+    )
     failed = [f"{o.path}: {o.error}" for o in outcomes if o.status == "failed"]
     if failed:
         raise typer.BadParameter("; ".join(failed))

@@ -23,13 +23,17 @@ def finetune(
     name: Annotated[str, typer.Option(help="Registry version to create, e.g. mycam-v1.")],
     labels: Annotated[
         list[Path] | None,
-        typer.Option(help="Labels per footage, in order: MOT .txt, YOLO folder, COCO .json, "
-                     "CVAT .xml. Frames without labels get teacher labels."),
+        typer.Option(
+            help="Labels per footage, in order: MOT .txt, YOLO folder, COCO .json, "
+            "CVAT .xml. Frames without labels get teacher labels."
+        ),
     ] = None,  # fmt: skip
     teacher: Annotated[
         str, typer.Option(help="nanodet | centernet | weights or registry version.")
     ] = "nanodet",
-    base: Annotated[str | None, typer.Option(help="Start from this model (default: promoted).")] = None,
+    base: Annotated[
+        str | None, typer.Option(help="Start from this model (default: promoted).")
+    ] = None,
     store: Annotated[
         Path | None, typer.Option(help="monitor.db whose review label records join training.")
     ] = None,

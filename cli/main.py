@@ -11,6 +11,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: flags show as flags, lines fit 80 columns
 )
 
 

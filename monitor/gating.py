@@ -41,6 +41,9 @@ class PerformanceConfig(ConfigBase):
     adaptive_k: bool = Field(
         True, description="New motion or a fast track forces detection before the k-th frame."
     )
+    idle_detect_every: int = Field(
+        25, ge=1, description="With motion gating and no motion, re-detect live tracks this often."
+    )
     fast_motion: float = Field(
         0.15, gt=0, description="A track is fast above this share of its box height per frame."
     )
@@ -112,8 +115,10 @@ class Gate:
             self._since[cam] = since
             self.stats["skipped"] += 1
             return Plan(False)
-        due = since >= cfg.detect_every or not len(boxes)
-        if not due and cfg.adaptive_k:
+        still = cfg.motion_gating and motion is not None and not motion.any
+        k = max(cfg.detect_every, cfg.idle_detect_every) if still else cfg.detect_every
+        due = since >= k or not len(boxes)
+        if not due and cfg.adaptive_k and not still:
             heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
             fast = bool((speed > cfg.fast_motion * heights).any())
             known = np.concatenate([boxes, self._known.get(cam, boxes[:0])])

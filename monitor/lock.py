@@ -48,7 +48,9 @@ def writable_folder(folder: Path) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise FolderError(f"cannot write to output folder {folder}: {err.strerror or err}") from None
+        raise FolderError(
+            f"cannot write to output folder {folder}: {err.strerror or err}"
+        ) from None
     return folder
 
 

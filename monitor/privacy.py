@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -54,8 +54,8 @@ def find_cascade(name: str = CASCADE) -> Path | None:
 
 
 @lru_cache(maxsize=4)
-def _cascade(path: str) -> cv2.CascadeClassifier:
-    clf = cv2.CascadeClassifier(path)
+def _cascade(path: str) -> Any:
+    clf = cv2.CascadeClassifier(path)  # type: ignore[attr-defined]  # absent from OpenCV 5
     if clf.empty():
         raise FileNotFoundError(f"cannot load face cascade {path}")
     return clf

@@ -135,9 +135,8 @@ def purge_camera(
         row = conn.execute("SELECT value FROM meta WHERE key='media_root'").fetchone()
         root = Path(media_root or (row[0] if row else Path(db_path).parent)).resolve()
         where, args = "camera_id = ?", [camera_id]
-        if before is not None:
-            where += f" AND {WALL.format(t='start_time', c='created_at')} < ?"
-            args.append(str(before))
+        if before is not None:  # a number, never a string: SQLite orders any text above reals
+            where += f" AND {WALL.format(t='start_time', c='created_at')} < {float(before)!r}"
         alerts = conn.execute(
             f"SELECT id, snapshot_path, clip_path, heatmap_path FROM alerts WHERE {where}", args
         ).fetchall()

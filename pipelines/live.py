@@ -91,7 +91,7 @@ class LiveRunner:
 
     def __init__(
         self, pipeline: Pipeline, sink: Sink, queue_size: int = 2, batch: int = 4,
-        realtime: bool = False, newest: bool = False,
+        realtime: bool = False, newest: bool = False, out_size: int = 64,
     ) -> None:  # fmt: skip
         self.pipeline, self.sink = pipeline, sink
         self.queue_size, self.batch = queue_size, batch
@@ -102,7 +102,7 @@ class LiveRunner:
         self._ready = threading.Event()  # a frame arrived or a camera ended
         self._lock = threading.Lock()
         self._feeds: dict[str, _Feed] = {}
-        self._out: queue.Queue[tuple[_Feed, FrameResult] | None] = queue.Queue(maxsize=64)
+        self._out: queue.Queue[tuple[_Feed, FrameResult] | None] = queue.Queue(maxsize=out_size)
         self._calls: deque[Callable[[], object]] = deque()
         self._threads: list[threading.Thread] = []
         self._rotate = 0

@@ -76,7 +76,8 @@ class LiveService:
         self.run_id = run_id or f"live-{uuid.uuid4().hex[:12]}"
         live = cfg.live
         self.runner = LiveRunner(self.pipeline, self._on_result, queue_size=live.queue_size,
-                                 batch=max(cfg.model.batch, 1), newest=True)  # fmt: skip
+                                 batch=max(cfg.model.batch, 1), newest=True,
+                                 out_size=8)  # fmt: skip
         self.publisher = (
             FramePublisher(self.sink.media_root, live.publish_fps) if live.publish_fps else None
         )

@@ -66,7 +66,7 @@ def _compare(dets: list[Detections], ref: list[Detections]) -> tuple[float, floa
     [
         ("onnx", None, 0.6, 0.95),
         ("openvino", None, 0.6, 0.95),
-        ("onnx", INT8, 0.3, 0.9),
+        ("onnx", INT8, 0.1, 0.9),  # quantized: same people, boxes move by a few px
     ],
 )
 def test_backend_matches_ultralytics(

@@ -13,7 +13,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _coords(boxes: list) -> list[tuple[int, float, float, float, float]]:
-    return sorted((b.cls, round(b.x1, 3), round(b.y1, 3), round(b.x2, 3), round(b.y2, 3)) for b in boxes)
+    return sorted(
+        (b.cls, round(b.x1, 3), round(b.y1, 3), round(b.x2, 3), round(b.y2, 3)) for b in boxes
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,9 @@ def test_names_map_to_caller_ids() -> None:
     coco = {0: "person", 2: "car"}
     labels = read_cvat(FIXTURES / "pets09_gt_1-3_cvat_images.xml", coco)
     assert {b.cls for boxes in labels.images.values() for b in boxes} == {0}
-    assert read_cvat(FIXTURES / "pets09_gt_1-3_cvat_images.xml", {2: "car"}).images["000001.jpg"] == []
+    assert (
+        read_cvat(FIXTURES / "pets09_gt_1-3_cvat_images.xml", {2: "car"}).images["000001.jpg"] == []
+    )
 
 
 @pytest.mark.parametrize(

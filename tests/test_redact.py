@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.redact import Scrubber, redact
-from monitor.sources import discover_each
+from monitor.sources import InputProblem, discover_each
 
 HOSTILE = [
     # (uri, secret that must vanish, part that must stay visible)
@@ -49,5 +49,6 @@ def test_redact_leaves_harmless_text_alone(text: str) -> None:
 def test_uri_batch_argument_is_never_a_path() -> None:
     """``Path("rtsp://u:p@h/s")`` collapses '//' so a naive redaction misses it: no Path here."""
     [problem] = discover_each(["rtsp://admin:pa/ss@10.0.0.5/stream"])
+    assert isinstance(problem, InputProblem)
     assert "pa/ss" not in problem.error and "rtsp://***@10.0.0.5/stream" in problem.error
     assert "pa/ss" not in problem.name

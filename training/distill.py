@@ -56,6 +56,13 @@ class Voter:
     weight: float = 1.0
 
 
+def box_of(cls: int, xyxy: Sequence[float] | np.ndarray, score: float = 1.0) -> Box:
+    """A :class:`Box` from an ``(4,)`` xyxy row."""
+    return Box(
+        int(cls), float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3]), float(score)
+    )
+
+
 def _iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one ``(4,)`` box with ``(M, 4)`` boxes."""
     ix1, iy1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
@@ -118,7 +125,12 @@ def weighted_box_fusion(
             out_cls.append(c)
             out_votes.append(len(best_per_voter))
     if not out_boxes:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), np.zeros(0, int)
+        return (
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, int),
+            np.zeros(0, int),
+        )
     return (
         np.asarray(out_boxes, np.float32),
         np.asarray(out_scores, np.float32),
@@ -133,9 +145,7 @@ def flip_voters(detector: Any, name: str, image: np.ndarray, weight: float) -> l
 
     width = image.shape[1]
     mirror = np.ascontiguousarray(image[:, ::-1])
-    plain, flipped = detector.detect(
-        [Frame(name, 0, 0.0, image), Frame(name, 0, 0.0, mirror)]
-    )
+    plain, flipped = detector.detect([Frame(name, 0, 0.0, image), Frame(name, 0, 0.0, mirror)])
     back = flipped.xyxy.copy()
     back[:, [0, 2]] = width - flipped.xyxy[:, [2, 0]]
     return [
@@ -294,7 +304,9 @@ HELD_OUT = (31, 70)
 """PETS frames kept out of every split of the student: gt 41-60 plus a 10-frame gap each side."""
 
 
-def shared_footage(data: str | Path, strides: Mapping[str, int]) -> list[tuple[list[FrameRef], Path | None]]:
+def shared_footage(
+    data: str | Path, strides: Mapping[str, int]
+) -> list[tuple[list[FrameRef], Path | None]]:
     """The project's footage to pseudo-label, each with its MOT ``det.txt`` when it has one.
 
     PETS frames 31-70 (the held-out gt block 41-60 and a 10-frame gap) are never taken; PETS gt
@@ -313,9 +325,12 @@ def shared_footage(data: str | Path, strides: Mapping[str, int]) -> list[tuple[l
     return out
 
 
-STUDENT_NAMES: dict[int, str] = {i: n for i, n in enumerate(
-    "person bicycle car motorcycle airplane bus train truck".split()
-)}
+STUDENT_NAMES: dict[int, str] = {
+    i: n
+    for i, n in enumerate(
+        ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck"]
+    )
+}
 """Dataset names: COCO ids 0-7 with COCO names, so the student's class ids are COCO's (airplane
 and train are never labelled)."""
 
@@ -343,7 +358,9 @@ def student_frames(
         if key[1] in human.get(key[0], {}):
             continue
         boxes = tuple(b for b in labels.get(key, ()) if b.cls in STUDENT_CLASSES)
-        out.append(LabeledFrame(key[0], key[1], Path(r["image"]), boxes, "teacher", bool(r["from_video"])))
+        out.append(
+            LabeledFrame(key[0], key[1], Path(r["image"]), boxes, "teacher", bool(r["from_video"]))
+        )
     for video, frames in human.items():
         folder = next((Path(r["image"]).parent for r in rows if r["video"] == video), None)
         if folder is None:

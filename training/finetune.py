@@ -26,7 +26,7 @@ from training.datasets import (
     time_block_split,
     write_dataset,
 )
-from training.distill import VIDEO_SUFFIXES, FrameRef, footage_frames, iter_images
+from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, iter_images
 from training.labels import Box, LabeledFrame
 
 Progress = Callable[[str, float, str], None]
@@ -71,7 +71,8 @@ def labels_for(source: Path, labels: Path, names: Mapping[int, str]) -> list[Lab
                              r.from_video)
                 for i, r in sorted(by_index.items()) if i in cvat.frames
             ]  # fmt: skip
-        images = {p.name: (f, p) for f, p in frame_images(source).items()}
+        folder = source / "img1" if (source / "img1").is_dir() else source
+        images = {p.name: (f, p) for f, p in frame_images(folder).items()}
         return [
             LabeledFrame(source.name, images[n][0], images[n][1], tuple(b))
             for n, b in cvat.images.items()
@@ -121,8 +122,19 @@ def make_teacher(teacher: str, conf: float, models_dir: Path | None = None) -> A
     if models_dir is not None and teacher not in BACKENDS:
         from monitor.registry import resolve_model
 
-        cfg = cfg.model_copy(update={"weights": str(resolve_model(teacher, "detector", models_dir))})
+        cfg = cfg.model_copy(
+            update={"weights": str(resolve_model(teacher, "detector", models_dir))}
+        )
     return create_detector(cfg)
+
+
+def boxes_of(dets: Any, by_name: Mapping[str, int]) -> list[Box]:
+    """``Detections`` as boxes of the classes ``by_name`` knows (name -> our class id)."""
+    return [
+        box_of(by_name[dets.class_names[int(c)]], b, float(s))
+        for b, s, c in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True)
+        if dets.class_names.get(int(c)) in by_name
+    ]
 
 
 def teacher_label(
@@ -135,11 +147,7 @@ def teacher_label(
     out = []
     for i, (ref, image) in enumerate(iter_images(refs), 1):
         [dets] = detector.detect([Frame(ref.video, ref.frame, 0.0, image)])
-        boxes = tuple(
-            Box(by_name[dets.class_names[int(c)]], *map(float, b), float(s))
-            for b, s, c in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True)
-            if dets.class_names.get(int(c)) in by_name
-        )
+        boxes = tuple(boxes_of(dets, by_name))
         out.append(LabeledFrame(ref.video, ref.frame, ref.image, boxes, "teacher", ref.from_video))
         progress("teacher", i / max(len(refs), 1), f"{ref.video} frame {ref.frame}")
     return out
@@ -188,11 +196,7 @@ def evaluate_detector(
         seconds += time.perf_counter() - start
         key = f"{ref.video}_{ref.frame}"
         truth[key] = list(frames[i].boxes)
-        preds[key] = [
-            Box(by_name[dets.class_names[int(c)]], *map(float, b), float(s))
-            for b, s, c in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True)
-            if dets.class_names.get(int(c)) in by_name
-        ]
+        preds[key] = boxes_of(dets, by_name)
     result = evaluate_boxes(truth, preds, dict(names))
     out = result.to_json()
     out["ms_per_frame"] = round(seconds / max(len(frames), 1) * 1000, 1)
@@ -250,7 +254,9 @@ def write_stage(work: Path, stage: str, result: Any) -> Any:
     return result
 
 
-def write_split(work: Path, splits: Mapping[str, Sequence[LabeledFrame]], names: Mapping[int, str]) -> Path:
+def write_split(
+    work: Path, splits: Mapping[str, Sequence[LabeledFrame]], names: Mapping[int, str]
+) -> Path:
     """The YOLO dataset of the split under ``<work>/dataset``; returns its ``data.yaml``."""
     return write_dataset(work / "dataset", splits, names)
 

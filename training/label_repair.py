@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from training.distill import _iou_one
+from training.distill import _iou_one, box_of
 from training.labels import Box
 
 
@@ -68,9 +68,7 @@ class _Track:
         return b1 + (b1 - b0) / (s1 - s0) * (step - s1)
 
 
-def link_tracks(
-    frames: Sequence[Sequence[Sequence[float]]], params: RepairParams
-) -> list[_Track]:
+def link_tracks(frames: Sequence[Sequence[Sequence[float]]], params: RepairParams) -> list[_Track]:
     """Greedy IoU tracks over the labelled frames' boxes (rows ``[cls, x1, y1, x2, y2, score]``).
 
     A track's items are keyed by the frame's position in ``frames`` (its step), not frame number.
@@ -78,13 +76,12 @@ def link_tracks(
     live: list[_Track] = []
     done: list[_Track] = []
     for step, rows in enumerate(frames):
-        live, ended = [t for t in live if step - t.last()[0] <= params.max_gap + 1], [
-            t for t in live if step - t.last()[0] > params.max_gap + 1
-        ]
-        done += ended
-        cands = sorted(
-            (r for r in rows if r[5] >= params.track_score), key=lambda r: -float(r[5])
+        live, ended = (
+            [t for t in live if step - t.last()[0] <= params.max_gap + 1],
+            [t for t in live if step - t.last()[0] > params.max_gap + 1],
         )
+        done += ended
+        cands = sorted((r for r in rows if r[5] >= params.track_score), key=lambda r: -float(r[5]))
         taken: set[int] = set()
         for r in cands:
             box = np.asarray(r[1:5], np.float64)
@@ -145,17 +142,17 @@ def repair(
                 if len(t.items) == 1 and not _near_longer_track(step, box, long_boxes, params):
                     counts["dropped"] += 1
                     continue
-                out[step].append(Box(t.cls, *map(float, box), score))
+                out[step].append(box_of(t.cls, box, score))
             elif hits >= params.min_hits:
                 counts["rescued"] += 1
-                out[step].append(Box(t.cls, *map(float, box), params.label_score))
+                out[step].append(box_of(t.cls, box, params.label_score))
         if hits < params.min_hits:
             continue
         for (s0, b0, c0), (s1, b1, c1) in zip(t.items, t.items[1:], strict=False):
             for s in range(s0 + 1, s1):
                 a = (s - s0) / (s1 - s0)
                 box = (1 - a) * b0 + a * b1
-                out[s].append(Box(t.cls, *map(float, box), min(c0, c1)))
+                out[s].append(box_of(t.cls, box, min(c0, c1)))
                 counts["interpolated"] += 1
     for step, boxes in enumerate(out):
         out[step], removed = _dedupe(boxes, params.dedupe_iou)

@@ -31,7 +31,9 @@ class TilingConfig(ConfigBase):
 
     enabled: bool = Field(False, description="Run the detector on tiles plus the full frame.")
     tile: int = Field(640, ge=64, le=4096, description="Tile side in frame pixels.")
-    overlap: float = Field(0.2, ge=0.0, lt=0.9, description="Fraction of a tile shared by neighbours.")
+    overlap: float = Field(
+        0.2, ge=0.0, lt=0.9, description="Fraction of a tile shared by neighbours."
+    )
     full_frame: bool = Field(True, description="Also run on the whole frame (large objects).")
     iou: float = Field(0.5, ge=0.0, le=1.0, description="Merge: suppress boxes over this IoU.")
     ios: float = Field(

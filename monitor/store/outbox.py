@@ -126,7 +126,7 @@ def delivery_status(db_path: str | Path, alert_id: str | None = None) -> list[De
         has = conn.execute("SELECT 1 FROM sqlite_master WHERE name='outbox'").fetchone()
         if not has:
             return []
-        sql, args = "SELECT * FROM outbox", ()
+        sql, args = "SELECT * FROM outbox", tuple[str, ...]()
         if alert_id is not None:
             sql, args = sql + " WHERE alert_id=?", (alert_id,)
         rows = conn.execute(sql + " ORDER BY alert_id, notifier, version", args).fetchall()

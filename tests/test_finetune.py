@@ -1,0 +1,119 @@
+"""``monitor finetune``: imports, time-block split, review records, resumable stages, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monitor.types import Alert
+from training.finetune import (
+    FinetuneRequest,
+    labels_for,
+    read_stage,
+    review_frames,
+    run_finetune,
+    split_frames,
+    write_stage,
+)
+from training.labels import Box, LabeledFrame, read_mot
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cvat_labels_for_a_frame_folder(pets_subset: Path, pets_dir: Path) -> None:
+    frames = labels_for(pets_subset, FIXTURES / "pets09_gt_1-3_cvat_images.xml", {0: "person"})
+    gt = read_mot(pets_dir / "gt" / "gt.txt")
+    assert [fr.frame for fr in frames] == [1, 2, 3]
+    for fr in frames:
+        assert sorted((b.x1, b.y1) for b in fr.boxes) == sorted((b.x1, b.y1) for b in gt[fr.frame])
+
+
+def test_mot_labels_for_a_frame_folder(pets_subset: Path, pets_dir: Path) -> None:
+    frames = labels_for(pets_subset, pets_dir / "gt" / "gt.txt", {0: "person"})
+    assert len(frames) == 60 and all(fr.source == "gt" for fr in frames)
+
+
+def _frames(video: str, numbers: range, source: str) -> list[LabeledFrame]:
+    return [
+        LabeledFrame(video, f, Path(f"{f}.jpg"), (Box(0, 0, 0, 5, 5),), source) for f in numbers
+    ]
+
+
+def test_split_holds_out_human_labels_with_a_gap() -> None:
+    frames = _frames("cam", range(1, 41), "gt") + _frames("cam", range(41, 201), "teacher")
+    frames += _frames("other", range(1, 101), "teacher")
+    splits = split_frames(frames, gap=10)
+    test_cam = [fr.frame for fr in splits["test"] if fr.video == "cam"]
+    assert test_cam and all(fr.source == "gt" for fr in splits["test"] if fr.video == "cam")
+    lo, hi = min(test_cam), max(test_cam)
+    for s in ("train", "val"):
+        assert all(
+            fr.frame < lo - 10 or fr.frame > hi + 10 for fr in splits[s] if fr.video == "cam"
+        )
+    assert any(fr.video == "other" for fr in splits["test"])
+
+
+def test_stage_markers_resume(tmp_path: Path) -> None:
+    assert read_stage(tmp_path, "import") is None
+    write_stage(tmp_path, "import", {"n": 3})
+    assert read_stage(tmp_path, "import") == {"n": 3}
+    assert not list((tmp_path / "stages").glob(".*"))  # no temp file left
+
+
+def test_review_records_become_training_frames(tmp_path: Path, pets_dir: Path) -> None:
+    from monitor.store import Store
+    from monitor.store.review import ReviewStore
+    from training.finetune import make_teacher
+
+    db = tmp_path / "monitor.db"
+    (tmp_path / "alerts").mkdir()
+    for f in (1, 2):
+        (tmp_path / "alerts" / f"{f}.jpg").symlink_to(pets_dir / "img1" / f"{f:06d}.jpg")
+    store = Store(db)
+    alerts = [
+        Alert(
+            "pets", "rule", "zone", "warning", f, f, f, snapshot_path=f"alerts/{f}.jpg", id=str(f)
+        )
+        for f in (1, 2)
+    ]
+    store.write_alerts(alerts)
+    store.close()
+    reviews = ReviewStore(db)
+    reviews.review("1", "reject", "ana", "shadow")
+    reviews.mark_missed("pets", "ana", alert_id="2", box=(258, 219, 291, 308), label="person")
+    frames = review_frames(db, make_teacher("nanodet", 0.35), {0: "person"})
+    negative, positive = frames
+    assert negative.boxes == () and negative.source == "review"
+    assert any(b.x1 == 258 and b.score == 1.0 for b in positive.boxes)
+    assert len(positive.boxes) >= 3  # the marked person plus the teacher's walkers
+
+
+@pytest.mark.slow
+def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy2(REPO / "models" / "pets09-person-v1.pt", models)
+    registry = json.loads((REPO / "models" / "registry.json").read_text())
+    keep = [m for m in registry["models"] if m["version"] == "pets09-person-v1"]
+    registry.update(models=keep, promoted={"detector": "pets09-person-v1"}, history={})
+    (models / "registry.json").write_text(json.dumps(registry))
+    req = FinetuneRequest(
+        footage=(pets_subset,), labels=(pets_dir / "gt" / "gt.txt",), name="pets-ft-v1",
+        work=tmp_path / "work", stride=3, epochs=1, imgsz=128, batch=4, promote=True,
+        models_dir=models, train_overrides={"workers": 0},
+    )  # fmt: skip
+    seen: list[str] = []
+    result = run_finetune(req, lambda stage, frac, msg: seen.append(stage))
+    assert {"import", "split", "before", "train", "after", "register"} <= set(seen)
+    assert result["version"] == "pets-ft-v1" and (models / "pets-ft-v1.pt").is_file()
+    assert result["before"]["images"] == result["after"]["images"] > 0
+    reg = json.loads((models / "registry.json").read_text())
+    mv = next(m for m in reg["models"] if m["version"] == "pets-ft-v1")
+    assert mv["parent"] == "pets09-person-v1" and "heldout_after" in mv["metrics"]
+    assert (reg["promoted"]["detector"] == "pets-ft-v1") == result["better"]
+    again = run_finetune(req, lambda *_: None)  # every stage is marked done: nothing reruns
+    assert again == result
