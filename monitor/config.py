@@ -237,7 +237,9 @@ class MonitorConfig(_Base):
             try:
                 merge_camera(self, cam)
             except ValidationError as err:
-                section = "rules" if err.title == "RulesConfig" else "anomaly"
+                section = {"RulesConfig": "rules", "AnomalyConfig": "anomaly"}.get(
+                    err.title, "notify"
+                )
                 msgs = [
                     f"cameras.{k}.{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                     for e in err.errors()

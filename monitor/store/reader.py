@@ -51,6 +51,8 @@ class RunRow:
     status: str
     config: dict[str, Any]
     summary: dict[str, Any]
+    pid: int | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class StoreReader:
             d = dict(r)
             d["config"] = json.loads(d.pop("config_json") or "{}")
             d["summary"] = json.loads(d.pop("summary_json") or "{}")
-            out.append(RunRow(**d))
+            out.append(RunRow(**{f.name: d[f.name] for f in fields(RunRow) if f.name in d}))
         return out
 
     def sources(self, run_id: str | None = None) -> list[SourceRow]:
