@@ -63,8 +63,8 @@ MODES: dict[str, dict[str, Any]] = {
         "outputs": {"annotated_video": False},
     },
 }  # fmt: skip
-QUICK_MODES = ["ultralytics full", "onnx full", "onnx-int8 full", "openvino full",
-               "openvino gate k2", "openvino gate k3 fixed"]  # fmt: skip
+QUICK_MODES = ["ultralytics full", "onnx full", "openvino full", "openvino gate k2",
+               "openvino gate k3 fixed"]  # fmt: skip
 PREDICT_2T = """
 import sys
 from monitor.runtime import configure_offline
@@ -106,7 +106,9 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     return elapsed
 
 
@@ -179,7 +181,9 @@ def run_dataset(name: str, src: Path, args: argparse.Namespace, modes: list[str]
             for i, m in enumerate(modes)}  # fmt: skip
     out = tmp / f"out-{name}"
     peers = _peers(weights, src, args.imgsz, modes, cfgs, out, yolo)
-    env = dict(os.environ, YOLO_OFFLINE="1", PYTHONWARNINGS="ignore", OPENVINO_TELEMETRY_OPT_OUT="1")
+    env = dict(
+        os.environ, YOLO_OFFLINE="1", PYTHONWARNINGS="ignore", OPENVINO_TELEMETRY_OPT_OUT="1"
+    )
     times: dict[str, list[float]] = {k: [] for k in peers}
     loads = []
     for _ in range(args.rounds):
@@ -204,18 +208,29 @@ STAGES = ["decode", "gate (motion)", "pre-process", "network", "NMS+decode", "tr
           "other (pipeline)", "annotate", "encode", "write (jsonl, store, clips)", "total"]  # fmt: skip
 
 
-def run_profiles(seq: Path, modes: list[str], base: dict[str, Any], args: Any, tmp: Path) -> dict[str, Any]:
+def run_profiles(
+    seq: Path, modes: list[str], base: dict[str, Any], args: Any, tmp: Path
+) -> dict[str, Any]:
     """Per-stage profile of each mode on ``seq``, each in a fresh process."""
     out = {}
     for i, m in enumerate(modes):
         cfg = _mode_config(base, MODES[m], args.imgsz, tmp / f"profile-{i}.yaml")
         for flag in ("", "--overlap"):
-            cmd = [sys.executable, str(REPO / "benchmarks" / "bench_profile.py"), str(cfg), str(seq)]
+            cmd = [
+                sys.executable,
+                str(REPO / "benchmarks" / "bench_profile.py"),
+                str(cfg),
+                str(seq),
+            ]
             env = dict(os.environ, YOLO_OFFLINE="1", OPENVINO_TELEMETRY_OPT_OUT="1")
-            proc = subprocess.run(cmd + [flag] * bool(flag), capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                cmd + [flag] * bool(flag), capture_output=True, text=True, env=env
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"profile {m} failed:\n{proc.stderr[-2000:]}")
-            out[m + (" +overlap" if flag else "")] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[m + (" +overlap" if flag else "")] = json.loads(
+                proc.stdout.strip().splitlines()[-1]
+            )
     return out
 
 
@@ -226,19 +241,33 @@ def print_tables(result: dict[str, Any]) -> None:
         print(f"\nPer-stage profile, ms/frame ({result['profile_frames']} PETS frames, in-process)")
         print(f"{'stage':28s}" + "".join(f"{m[:22]:>24s}" for m in prof))
         for s in STAGES:
-            print(f"{s:28s}" + "".join(f"{p['ms_per_frame'].get(s, 0.0):24.2f}" for p in prof.values()))
+            print(
+                f"{s:28s}"
+                + "".join(f"{p['ms_per_frame'].get(s, 0.0):24.2f}" for p in prof.values())
+            )
         print(f"{'in-process fps':28s}" + "".join(f"{p['fps']:24.2f}" for p in prof.values()))
-        print(f"{'gate decisions':28s}" + "".join(f"{json.dumps(p['gate']):>24.24s}" for p in prof.values()))
+        print(
+            f"{'gate decisions':28s}"
+            + "".join(f"{json.dumps(p['gate']):>24.24s}" for p in prof.values())
+        )
     for name, ds in result["datasets"].items():
         print(f"\n{name}: {ds['frames']} frames, load average during the run {ds['load_avg']}")
-        print(f"{'peer':42s} {'fps':>7s} {'ratio':>6s} {'recall':>7s} {'prec':>6s} {'AP50':>6s} alerts")
+        print(
+            f"{'peer':42s} {'fps':>7s} {'ratio':>6s} {'recall':>7s} {'prec':>6s} {'AP50':>6s} alerts"
+        )
         for r in ds["rows"]:
             ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
             ap = f"{r['ap50_gt41_60']:.3f}" if "ap50_gt41_60" in r else "-"
             rec = f"{r['recall']:.3f}" if "recall" in r else "-"
             prec = f"{r['precision']:.3f}" if "precision" in r else "-"
-            al = ("same" if r["alerts_same"] else "DIFF") + f" ({r['alerts']})" if "alerts" in r else "-"
-            print(f"{r['peer'][:42]:42s} {r['fps']:7.2f} {ratio:>6s} {rec:>7s} {prec:>6s} {ap:>6s} {al}")
+            al = (
+                ("same" if r["alerts_same"] else "DIFF") + f" ({r['alerts']})"
+                if "alerts" in r
+                else "-"
+            )
+            print(
+                f"{r['peer'][:42]:42s} {r['fps']:7.2f} {ratio:>6s} {rec:>7s} {prec:>6s} {ap:>6s} {al}"
+            )
 
 
 def main() -> None:
@@ -246,7 +275,9 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="weights (default: promoted detector)")
     ap.add_argument("--imgsz", type=int, default=416)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="200 PETS frames, 150 per Intel clip, 1 Ped2 clip")
+    ap.add_argument(
+        "--quick", action="store_true", help="150 PETS frames, 100 per Intel clip, 1 Ped2 clip"
+    )
     ap.add_argument("--modes", nargs="*", default=None, help="mode names (default: all / quick)")
     ap.add_argument("--datasets", nargs="*", default=["pets", "intel", "ped2"])
     ap.add_argument("--profile-modes", nargs="*", default=None)
@@ -258,7 +289,7 @@ def main() -> None:
     weights = resolve_model(args.weights)
     modes = args.modes or (QUICK_MODES if args.quick else list(MODES))
     base = yaml.safe_load(args.config.read_text()) or {}
-    n_pets, n_intel = (200, 150) if args.quick else (10**6, 10**6)
+    n_pets, n_intel = (150, 100) if args.quick else (10**6, 10**6)
     result: dict[str, Any] = {
         "imgsz": args.imgsz, "weights": weights.name, "rounds": args.rounds, "quick": args.quick,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -267,7 +298,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         pets = _subset(DATA / "pets09_s2l1" / "img1", n_pets, tmp, "pets09")
-        prof_modes = args.profile_modes if args.profile_modes is not None else modes[:1] + modes[-1:]
+        prof_modes = (
+            args.profile_modes if args.profile_modes is not None else modes[:1] + modes[-1:]
+        )
         prof_seq = _subset(DATA / "pets09_s2l1" / "img1", 150, tmp, "pets09-profile")
         result["profile_frames"] = 150
         result["profile"] = run_profiles(prof_seq, prof_modes, base, args, tmp)
@@ -288,9 +321,9 @@ def main() -> None:
         if "ped2" in args.datasets:
             ped2 = tmp / "ped2"
             ped2.mkdir()
-            for clip in ("01", "04", "07", "10")[: 1 if args.quick else 4]:
-                src = DATA / "ucsd_ped2" / "testing" / "frames" / clip
-                _subset(src, 10**6, ped2, f"ped2_{clip}", fps=10.0)
+            for name in ("01", "04", "07", "10")[: 1 if args.quick else 4]:
+                frames_dir = DATA / "ucsd_ped2" / "testing" / "frames" / name
+                _subset(frames_dir, 10**6, ped2, f"ped2_{name}", fps=10.0)
             result["datasets"]["UCSD Ped2 test"] = run_dataset(
                 "ped2", ped2, args, modes, tmp, {}, weights, None, False)  # fmt: skip
     print_tables(result)

@@ -13,8 +13,8 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,13 +61,13 @@ def profile(config: Path, seq: Path, overlap: bool = False) -> dict[str, Any]:
     timer = StageTimer()
     _wrap_detector(pipeline.detector, timer)
     if pipeline.gate is not None:
-        pipeline.gate.motion.detect = timer.wrap("gate (motion)", pipeline.gate.motion.detect)
+        pipeline.gate.motion.detect = timer.wrap("gate (motion)", pipeline.gate.motion.detect)  # type: ignore[method-assign]
     if pipeline.tracker is not None:
-        pipeline.tracker.update = timer.wrap("track", pipeline.tracker.update)
-        pipeline.tracker.predict = timer.wrap("track", pipeline.tracker.predict)
+        pipeline.tracker.update = timer.wrap("track", pipeline.tracker.update)  # type: ignore[method-assign]
+        pipeline.tracker.predict = timer.wrap("track", pipeline.tracker.predict)  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         sink = OutputSink(cfg, Path(tmp), pipeline)
-        sink.annotator.annotate = timer.wrap("annotate", sink.annotator.annotate)
+        sink.annotator.annotate = timer.wrap("annotate", sink.annotator.annotate)  # type: ignore[method-assign]
         sink.begin_run("profile", "batch")
         [spec] = discover_inputs([seq])
         source = FrameSource.open(spec)
@@ -97,7 +97,9 @@ def profile(config: Path, seq: Path, overlap: bool = False) -> dict[str, Any]:
         total = (time.perf_counter() - t0) * 1e3
     ms = dict(timer.ms)
     ms["rules"] = rules_ms
-    ms["write (jsonl, store, clips)"] = ms.pop("sink total") - ms.get("annotate", 0) - ms.get("encode", 0)
+    ms["write (jsonl, store, clips)"] = (
+        ms.pop("sink total") - ms.get("annotate", 0) - ms.get("encode", 0)
+    )
     step_ms = ms.pop("step")
     inside = ("gate (motion)", "pre-process", "network", "NMS+decode", "track", "rules")
     ms["other (pipeline)"] = step_ms - sum(ms.get(k, 0.0) for k in inside)

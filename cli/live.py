@@ -117,6 +117,8 @@ def live(
             view.update(render(service.status(), time.monotonic() - started))
     finally:
         summary = service.shutdown()
+    if not console.is_terminal:
+        console.line()  # a redirected Live leaves its last table without a newline
     port = f", metrics on 127.0.0.1:{cfg.live.metrics_port}" if cfg.live.metrics_port else ""
     console.print(
         f"stopped after {time.monotonic() - started:.0f} s: {sum(summary['processed'].values())} "

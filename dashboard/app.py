@@ -26,15 +26,21 @@ PAGES: dict[str, Callable[[Ctx], None]] = {
 }
 
 
+def _sync_url() -> None:
+    st.query_params["page"] = str(st.session_state["nav_page"]).lower()
+
+
 def _nav() -> str:
-    """Sidebar page choice, synchronised with ``?page=`` in the URL."""
+    """Sidebar page choice, kept in ``?page=`` of the URL so a reload stays on the page."""
     names = list(PAGES)
-    wanted = str(st.query_params.get("page", "")).lower()
+    if st.session_state.get("nav_goto") in names:  # another page asked to switch (Timeline)
+        st.session_state["nav_page"] = st.session_state.pop("nav_goto")
     if "nav_page" not in st.session_state:
+        wanted = str(st.query_params.get("page", "")).lower()
         match = [n for n in names if n.lower() == wanted]
         st.session_state["nav_page"] = match[0] if match else names[0]
-    choice = str(st.sidebar.radio("Page", names, key="nav_page"))
-    if wanted != choice.lower():
+    choice = str(st.sidebar.radio("Page", names, key="nav_page", on_change=_sync_url))
+    if st.query_params.get("page") != choice.lower():
         st.query_params["page"] = choice.lower()
     return choice
 

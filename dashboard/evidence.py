@@ -85,7 +85,10 @@ def _review_panel(ctx: Ctx, a: AlertRow) -> None:
 def _review_form(ctx: Ctx, reviews: ReviewStore, a: AlertRow) -> None:
     with st.form(f"review_{a.id}", clear_on_submit=True):
         action = st.radio(
-            "Review", list(ACTION_LABELS), format_func=ACTION_LABELS.__getitem__, horizontal=True,
+            "Review",
+            list(ACTION_LABELS),
+            format_func=ACTION_LABELS.__getitem__,
+            horizontal=True,
             key="review_action",
         )
         comment = st.text_input("Comment")

@@ -69,5 +69,5 @@ def page(ctx: Ctx) -> None:
         st.write(f"Selected: {fmt_time(span[0])} to {fmt_time(span[1])}")
         if st.button("Show these alerts"):
             st.session_state[RANGE_KEY] = span
-            st.session_state["nav_page"] = "Alerts"
+            st.session_state["nav_goto"] = "Alerts"
             st.rerun()

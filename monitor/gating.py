@@ -52,9 +52,7 @@ class PerformanceConfig(ConfigBase):
     motion_min_area: float = Field(
         0.0005, ge=0, le=1, description="Smallest motion region, share of the frame area."
     )
-    motion_alpha: float = Field(
-        0.05, gt=0, le=1, description="Background learning rate per frame."
-    )
+    motion_alpha: float = Field(0.05, gt=0, le=1, description="Background learning rate per frame.")
     motion_masks: list[list[Point]] = Field(
         default_factory=list, description="Polygons where motion is ignored (trees, clocks)."
     )
@@ -206,7 +204,9 @@ def _shift(dets: Detections, region: np.ndarray) -> Detections:
     if not len(dets):
         return dets
     off = np.array([region[0], region[1], region[0], region[1]], np.float32)
-    return Detections(dets.xyxy + off, dets.confidence, dets.class_id, dets.tracker_id, dets.class_names)
+    return Detections(
+        dets.xyxy + off, dets.confidence, dets.class_id, dets.tracker_id, dets.class_names
+    )
 
 
 def build_gate(cfg: PerformanceConfig, detector: Detector, tracker: Tracker | None) -> Any:

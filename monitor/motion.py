@@ -88,7 +88,9 @@ class MotionDetector:
         small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
 
-    def _keep_mask(self, cam: str, small: tuple[int, int], full: tuple[int, int]) -> np.ndarray | None:
+    def _keep_mask(
+        self, cam: str, small: tuple[int, int], full: tuple[int, int]
+    ) -> np.ndarray | None:
         """255 where motion counts, 0 inside motion masks; None without masks."""
         if cam not in self._keep:
             if not self.masks:
@@ -97,7 +99,9 @@ class MotionDetector:
                 import cv2
 
                 keep = np.full(small, 255, np.uint8)
-                scale = (small[1], small[0]) if self.norm else (small[1] / full[1], small[0] / full[0])
+                scale = (
+                    (small[1], small[0]) if self.norm else (small[1] / full[1], small[0] / full[0])
+                )
                 polys = [np.round(m * np.asarray(scale)).astype(np.int32) for m in self.masks]
                 cv2.fillPoly(keep, polys, 0)
                 self._keep[cam] = keep

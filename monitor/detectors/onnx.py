@@ -126,14 +126,18 @@ class YoloRawDetector:
 
     suffix = ".onnx"
 
-    def __init__(self, cfg: OnnxDetectorConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> None:
+    def __init__(
+        self, cfg: OnnxDetectorConfig, models_dir: Path | str = DEFAULT_MODELS_DIR
+    ) -> None:
         self.cfg = cfg
         self.weights = yolo_onnx_path(cfg.weights, models_dir, self.suffix)
         self.device = "cpu"
         meta = self._load(self.weights, cfg)
         self.class_names = read_names(meta)
         self.keep = class_ids(cfg.classes, self.class_names, self.weights.name)
-        log.info("detector %s (%s, %d threads)", self.weights.name, type(self).__name__, cfg.threads)
+        log.info(
+            "detector %s (%s, %d threads)", self.weights.name, type(self).__name__, cfg.threads
+        )
 
     def _load(self, weights: Path, cfg: OnnxDetectorConfig) -> Mapping[str, str]:
         """Open the runtime; returns the export metadata and sets ``input_hw``/``fixed_batch``."""

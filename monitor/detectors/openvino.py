@@ -48,7 +48,9 @@ class OpenVinoDetector(YoloRawDetector):
         assert isinstance(cfg, OpenVinoConfig)
         core = ov.Core()
         model = core.read_model(str(weights))
-        shape = [d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()]
+        shape = [
+            d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()
+        ]
         self.input_hw = _hw(shape, cfg.imgsz)
         self.fixed_batch = shape[0] is not None
         props = {"INFERENCE_NUM_THREADS": cfg.threads, "PERFORMANCE_HINT": "LATENCY"}

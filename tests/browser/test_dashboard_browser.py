@@ -145,7 +145,11 @@ def test_alerts_page_with_100k_rows_in_chromium(serve, browser, tmp_path) -> Non
     _login(page, url)
 
     def alerts_shown() -> float:
-        page.get_by_text("100,000").first.wait_for(timeout=30_000)
+        try:
+            page.get_by_text("100,000").first.wait_for(timeout=30_000)
+        except Exception:
+            _shot(page, tmp_path, "failed")
+            raise
         page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=30_000)
         return time.perf_counter() - started
 
