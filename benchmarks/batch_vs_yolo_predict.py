@@ -29,7 +29,14 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_accuracy import agreement, alert_keys, ap50, read_jsonl, read_mot_gt  # noqa: E402
+from bench_accuracy import (  # noqa: E402
+    agreement,
+    alert_keys,
+    alerts_match,
+    ap50,
+    read_jsonl,
+    read_mot_gt,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
@@ -156,7 +163,7 @@ def _accuracy(out: Path, modes: list[str], gt: Path | None, conf: float) -> dict
     acc: dict[str, Any] = {}
     for m in modes:
         d = out / m.replace(" ", "_")
-        rec, prec, same, n_alerts = [], [], True, 0
+        rec, prec, same, near, n_alerts = [], [], True, True, 0
         for n in names:
             boxes = read_jsonl(d / n / "detections.jsonl", conf)
             a = agreement(boxes, ref[n])
@@ -164,9 +171,10 @@ def _accuracy(out: Path, modes: list[str], gt: Path | None, conf: float) -> dict
             prec.append(a["precision"])
             alerts = alert_keys(d / n / "summary.json")
             same &= alerts == ref_alerts[n]
+            near &= alerts_match(alerts, ref_alerts[n])
             n_alerts += len(alerts)
         row: dict[str, Any] = {"recall": round(min(rec), 4), "precision": round(min(prec), 4),
-                               "alerts_same": same, "alerts": n_alerts}  # fmt: skip
+                               "alerts_same": same, "alerts_within_1s": near, "alerts": n_alerts}  # fmt: skip
         if gt is not None:
             truth = read_mot_gt(gt, 41, 60)
             row["ap50_gt41_60"] = ap50(read_jsonl(d / names[0] / "detections.jsonl"), truth)

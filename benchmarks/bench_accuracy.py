@@ -101,6 +101,15 @@ def alert_keys(summary: Path) -> list[tuple[str, float]]:
     return sorted((a["rule"], round(float(a["start_time"]), 1)) for a in alerts)
 
 
+def alerts_match(
+    a: list[tuple[str, float]], b: list[tuple[str, float]], tol_s: float = 1.0
+) -> bool:
+    """Same alerts up to timing: equal counts per rule and starts paired within ``tol_s``."""
+    if sorted(r for r, _ in a) != sorted(r for r, _ in b):
+        return False
+    return all(abs(ta - tb) <= tol_s for (_, ta), (_, tb) in zip(sorted(a), sorted(b)))
+
+
 class StageTimer:
     """Accumulates wall time per stage name; wraps callables and iterators."""
 

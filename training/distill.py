@@ -87,7 +87,7 @@ def weighted_box_fusion(
         >>> a = Voter("a", np.array([[0, 0, 10, 10.0]]), np.array([0.9]), np.array([0]))
         >>> b = Voter("b", np.array([[1, 1, 11, 11.0]]), np.array([0.9]), np.array([0]))
         >>> xyxy, s, c, n = weighted_box_fusion([a, b])
-        >>> xyxy.round(1).tolist(), s.round(2).tolist(), n.tolist()
+        >>> xyxy.round(1).tolist(), [round(float(v), 2) for v in s], n.tolist()
         ([[0.5, 0.5, 10.5, 10.5]], [0.9], [2])
     """
     total = sum(v.weight for v in voters) or 1.0

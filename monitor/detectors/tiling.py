@@ -49,7 +49,7 @@ def tile_windows(height: int, width: int, tile: int, overlap: float) -> list[tup
 
     Example:
         >>> tile_windows(576, 768, 320, 0.2)[:3]
-        [(0, 0, 320, 320), (224, 0, 544, 320), (448, 0, 768, 320)]
+        [(0, 0, 320, 320), (256, 0, 576, 320), (448, 0, 768, 320)]
     """
 
     def starts(size: int) -> list[int]:
