@@ -185,27 +185,16 @@ def _audit(conn: sqlite3.Connection, user: str | None, report: PurgeReport) -> N
 
 
 def enforce_camera_retention(
-    media_root: str | Path, camera_id: str, cfg: RetentionConfig, now: float | None = None
-) -> tuple[int, int]:
-    """Delete a camera's alert media by age, then oldest first over size; returns (files, bytes)."""
-    root = Path(media_root).resolve()
-    folder = inside(root, f"{camera_id}/alerts")
-    if folder is None or not folder.is_dir():
-        return 0, 0
-    now = time.time() if now is None else now
-    entries = [
-        (e.stat(follow_symlinks=False), Path(e.path))
-        for e in os.scandir(folder)
-        if e.is_file(follow_symlinks=False) and Path(e.name).suffix in MEDIA_EXTS
-    ]
-    entries.sort(key=lambda se: se[0].st_mtime)
-    total = sum(st.st_size for st, _ in entries)
-    limit = cfg.gb * 1e9 if cfg.gb is not None else None
-    deleted = freed = 0
-    for st, path in entries:
-        old = cfg.days is not None and now - st.st_mtime > cfg.days * 86400
-        if not (old or (limit is not None and total > limit)):
-            continue
-        path.unlink(missing_ok=True)
-        deleted, freed, total = deleted + 1, freed + st.st_size, total - st.st_size
-    return deleted, freed
+    media_root: str | Path, camera_id: str, cfg: RetentionConfig, now: float | None = None,
+    protected: set[str] | None = None,
+) -> tuple[int, int]:  # fmt: skip
+    """Delete a camera's alert media by age, then oldest first over size; returns (files, bytes).
+
+    One sweep implementation serves both: ``monitor.retention.enforce_retention`` on one camera.
+    """
+    from monitor.retention import enforce_retention
+
+    report = enforce_retention(
+        Path(media_root), cfg.days, cfg.gb, protected, now=now, camera_id=camera_id
+    )
+    return report.deleted, report.freed_bytes

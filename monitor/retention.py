@@ -29,9 +29,11 @@ class RetentionReport:
     kept_bytes: int
 
 
-def _media_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """(path, stat) of every alert media file under ``root/*/alerts/``; no symlinks followed."""
-    for camera in sorted(root.iterdir()):
+def _media_files(root: Path, camera_id: str | None) -> Iterator[tuple[Path, os.stat_result]]:
+    """(path, stat) of alert media under ``root/<camera>/alerts/`` (every camera when None);
+    no symlinks followed."""
+    cameras = sorted(root.iterdir()) if camera_id is None else [root / camera_id]
+    for camera in cameras:
         alerts = camera / "alerts"
         if camera.is_symlink() or alerts.is_symlink() or not alerts.is_dir():
             continue
@@ -42,10 +44,11 @@ def _media_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
 
 def enforce_retention(
     media_root: Path, max_age_days: float | None = None, max_total_gb: float | None = None,
-    protected: set[str] | None = None, now: float | None = None,
+    protected: set[str] | None = None, now: float | None = None, camera_id: str | None = None,
 ) -> RetentionReport:  # fmt: skip
     """Delete unprotected alert media older than ``max_age_days``, then oldest first until the
-    rest fits ``max_total_gb``; ``protected`` holds paths relative to the root.
+    rest fits ``max_total_gb``; ``protected`` holds paths relative to the root. ``camera_id``
+    limits the sweep (and the size budget) to one camera's media.
 
     Example:
         >>> import tempfile
@@ -61,7 +64,9 @@ def enforce_retention(
     base = Path(media_root).resolve()
     now = time.time() if now is None else now
     keep = protected or set()
-    files = sorted(_media_files(base), key=lambda fs: fs[1].st_mtime)
+    if camera_id is not None and not (base / camera_id).resolve().is_relative_to(base):
+        return RetentionReport(0, 0, 0)
+    files = sorted(_media_files(base, camera_id), key=lambda fs: fs[1].st_mtime)
     total = sum(st.st_size for _, st in files)
     limit = None if max_total_gb is None else max_total_gb * 1e9
     deleted = freed = 0

@@ -110,7 +110,7 @@ class LiveService:
             self._next["health"] = now + live.health_interval_s
             self._tick_pending.set()
             self.runner.call_soon(self._health_tick)
-        if (live.retention_days or live.retention_gb) and now >= self._next["retention"]:
+        if now >= self._next["retention"]:
             self._next["retention"] = now + live.retention_interval_s
             self.runner.call_soon(self._retention_tick)
         if self._reload_requested.is_set() or now >= self._next["reload"]:
@@ -319,11 +319,17 @@ class LiveService:
         self.samples = {**self.samples, **{s.camera_id: s for s in samples}}
 
     def _retention_tick(self) -> None:
-        live, outs = self.cfg.live, self.cfg.outputs
+        outs = self.cfg.outputs
         recent = time.time() - 2 * outs.clip_seconds - 60  # clips of recent alerts may be open
         rows = self.sink.store.conn.execute(
             "SELECT snapshot_path, clip_path, heatmap_path FROM alerts "
             "WHERE review IS NOT NULL OR end_time >= ?", (recent,)
         ).fetchall()  # fmt: skip
         protected = {p for row in rows for p in row if p}
-        enforce_retention(self.sink.media_root, live.retention_days, live.retention_gb, protected)
+        for camera in self.cfg.cameras:  # each camera's own settings over the live: defaults
+            merged = self.cfg.camera(camera.id)
+            if merged is None or merged.retention is None:
+                continue
+            days, gb = merged.retention.days, merged.retention.gb
+            if days or gb:
+                enforce_retention(self.sink.media_root, days, gb, protected, camera_id=camera.id)

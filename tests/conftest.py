@@ -14,6 +14,9 @@ DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
 
 configure_offline()
 
+# Helper programs the tests start as servers (run by the system python), not test modules.
+collect_ignore = ["rtsp_server.py", "http_stream_server.py"]
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from monitor import datasets as ds
+from training import datasets as ds
 from training.labels import (
     Box,
     LabeledFrame,
