@@ -6,8 +6,9 @@ Heavy imports stay inside the command so ``monitor --help`` is fast.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -85,6 +86,53 @@ def finetune(
     console.print(f"work folder: {req.work}")
 
 
+def distill(
+    data: Annotated[Path, typer.Option(help="Shared footage root.")] = Path("../shared/data"),
+    work: Annotated[Path, typer.Option(help="Pseudo-label JSONL folder (resumable).")] = (
+        DEFAULT_WORK.parent / "distill"
+    ),
+    out: Annotated[Path, typer.Option(help="Dataset folder to write.")] = (
+        DEFAULT_WORK.parent / "datasets" / "coco6-student"
+    ),
+    stride: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=N frame stride per footage (pets, ped2, intel or a video stem)."),
+    ] = None,
+    label_score: Annotated[float, typer.Option(help="Fused score of a label.")] = 0.35,
+    track_score: Annotated[float, typer.Option(help="Fused score that may extend a track.")] = 0.15,
+) -> None:
+    """Teacher-ensemble pseudo-labels (WBF, flip TTA) over the shared footage, repaired along tracks."""
+    from rich.progress import Progress
+
+    from training.distill import label_footage, shared_footage, teacher_ensemble
+    from training.label_repair import RepairParams, build_student_dataset
+    from training.labels import read_mot
+
+    strides = {"pets": 2, "ped2": 10, "car-detection": 2, "one-by-one-person-detection": 20}
+    strides.update({k: int(v) for k, _, v in (s.partition("=") for s in stride or [])})
+    plan = shared_footage(data, strides)
+    jsonl = work / "pseudo.jsonl"
+    ensemble = teacher_ensemble()
+    with Progress(console=console) as bar:
+        for refs, det in plan:
+            task = bar.add_task(refs[0].video, total=len(refs))
+            acf = read_mot(det, min_score=0.5) if det else None
+            done = partial(_advance, bar, task, len(refs))
+            label_footage(refs, ensemble, jsonl, acf, done)
+            bar.update(task, completed=len(refs))
+    pets = data / "pets09_s2l1"
+    gt = read_mot(pets / "gt" / "gt.txt")
+    human = {pets.name: {f: gt.get(f, []) for f in range(1, 31)}}
+    params = RepairParams(label_score=label_score, track_score=track_score)
+    data_yaml, report = build_student_dataset(jsonl, out, params, human)
+    console.print({"data": str(data_yaml), **report["total"]})
+
+
+def _advance(bar: Any, task: Any, total: int, i: int, todo: int, _ms: float) -> None:
+    bar.update(task, completed=total - todo + i)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``finetune`` to the CLI."""
+    """Add ``finetune`` and ``distill`` to the CLI."""
     app.command("finetune")(finetune)
+    app.command("distill")(distill)

@@ -14,6 +14,16 @@ DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
 
 configure_offline()
 
+from tests.conftest_streams import (  # noqa: E402,F401 - stream-server fixtures for every test
+    black_hole,
+    ffmpeg_bin,
+    mjpeg_server,
+    mpegts_server,
+    rtsp_ready,
+    rtsp_server,
+    sample_video,
+)
+
 # Helper programs the tests start as servers (run by the system python), not test modules.
 collect_ignore = ["rtsp_server.py", "http_stream_server.py"]
 

@@ -1,7 +1,7 @@
 """Pytest fixtures for real local cameras (servers from ``tests/streams.py``), function-scoped.
 
-Wire them into a test module with ``pytest_plugins = ["tests.conftest_streams"]`` (or into the
-root conftest). They skip with the reason only when ffmpeg or GStreamer's RTSP server is not
+Imported by ``tests/conftest.py`` so every test module can use them. They skip with the
+reason only when ffmpeg or GStreamer's RTSP server is not
 installed (``.ci/system-deps.sh`` installs both) or the shared footage is absent.
 """
 

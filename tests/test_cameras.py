@@ -41,8 +41,6 @@ from tests.streams import (
     open_fds,
 )
 
-pytest_plugins = ["tests.conftest_streams"]  # the stream-server fixtures
-
 FAST = {"open_timeout": 5.0, "read_timeout": 2.0}
 
 

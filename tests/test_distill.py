@@ -140,3 +140,23 @@ def test_flip_tta_is_symmetric(pets_dir: Path) -> None:
     strong_b = sorted(round(r[1]) for r in b if r[5] > 0.5)
     assert len(strong_a) == len(strong_b) >= 3
     np.testing.assert_allclose(strong_a, strong_b, atol=2)
+
+
+def test_student_dataset_from_real_labels(
+    pets_fused: list[dict], pets_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    import yaml
+
+    from training.label_repair import build_student_dataset
+
+    jsonl = tmp_path / "pseudo.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in pets_fused))
+    gt = read_mot(pets_dir / "gt" / "gt.txt")
+    data, report = build_student_dataset(jsonl, tmp_path / "ds", human={"pets": {1: gt[1]}}, gap=0)
+    names = yaml.safe_load(data.read_text())["names"]
+    assert names[0] == "person" and names[2] == "car" and names[7] == "truck"  # COCO ids
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert sum(c["images"] for c in manifest["counts"].values()) == 4
+    assert report["total"]["labels"] >= 3 and "pets" in report["per_video"]

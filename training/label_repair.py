@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,3 +193,38 @@ def repair_rows(
         for r, b in zip(vrows, boxes, strict=True):
             labels[(video, int(r["frame"]))] = b
     return labels, total
+
+
+def build_student_dataset(
+    jsonl: Path | str,
+    out: Path | str,
+    params: RepairParams | None = None,
+    human: Mapping[str, Mapping[int, Sequence[Box]]] | None = None,
+    val: float = 0.1,
+    gap: int = 10,
+) -> tuple[Path, dict[str, Any]]:
+    """Pseudo-label JSONL -> repaired labels -> time-block train/val split -> YOLO dataset.
+
+    Returns:
+        ``data.yaml`` and a report: repair params, total and per-video repair counts (also
+        written to ``repair.json`` beside it).
+    """
+    import json
+
+    from training.datasets import check_no_leak, time_block_split, write_dataset
+    from training.distill import STUDENT_NAMES, read_pseudo, student_frames
+
+    params = params or RepairParams()
+    rows = read_pseudo(jsonl)
+    labels, total = repair_rows(rows, params)
+    per_video = {
+        v: dict(repair_rows([r for r in rows if r["video"] == v], params)[1])
+        for v in sorted({str(r["video"]) for r in rows})
+    }
+    splits = time_block_split(student_frames(rows, labels, human), val=val, test=0.0, gap=gap)
+    splits.pop("test")
+    check_no_leak(splits, gap=gap)
+    data = write_dataset(out, splits, STUDENT_NAMES)
+    report = {"params": params.__dict__, "total": dict(total), "per_video": per_video}
+    (Path(out) / "repair.json").write_text(json.dumps(report, indent=2))
+    return data, report

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from monitor.detectors.onnx import YoloRawDetector, _hw
 from monitor.detectors.onnx_common import OnnxDetectorConfig
+from monitor.schema import ConfigError
 
 
 class OpenVinoConfig(OnnxDetectorConfig):
@@ -43,7 +44,10 @@ class OpenVinoDetector(YoloRawDetector):
 
     def _load(self, weights: Path, cfg: OnnxDetectorConfig) -> Mapping[str, str]:
         os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
-        import openvino as ov
+        try:
+            import openvino as ov
+        except ImportError:
+            raise ConfigError("model.backend openvino needs `pip install openvino`") from None
 
         assert isinstance(cfg, OpenVinoConfig)
         core = ov.Core()

@@ -34,8 +34,6 @@ from monitor.types import Detections, Frame
 from pipelines.service import LiveService
 from tests.streams import RTSP_PASSWORD, RTSP_USER, free_port
 
-pytest_plugins = ["tests.conftest_streams"]
-
 REPO = Path(__file__).resolve().parents[2]
 ZONE = {
     "name": "door",
