@@ -18,6 +18,7 @@ from monitor.purge import RetentionConfig
 from monitor.rules import RulesConfig
 from monitor.schema import ConfigBase as _Base
 from monitor.schema import ConfigError, Point, Severity
+from monitor.tracking import TrackerConfig
 
 __all__ = [
     "AnomalyConfig",
@@ -35,20 +36,6 @@ __all__ = [
     "merge_camera",
     "parse_config",
 ]
-
-
-class TrackerConfig(_Base):
-    """ultralytics tracker (ByteTrack or BoT-SORT) and its association thresholds."""
-
-    type: Literal["botsort", "bytetrack"] = Field(
-        "botsort", description="Tracker algorithm (BoT-SORT keeps ids through crossings better)."
-    )
-    track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association threshold.")
-    track_low_thresh: float = Field(0.1, ge=0, le=1, description="Second association threshold.")
-    new_track_thresh: float = Field(0.25, ge=0, le=1, description="Score to start a new track.")
-    track_buffer: int = Field(30, ge=1, description="Frames a lost track is kept.")
-    match_thresh: float = Field(0.8, ge=0, le=1, description="IoU matching threshold.")
-    fuse_score: bool = Field(True, description="Fuse confidence with IoU when matching.")
 
 
 class AnomalyConfig(_Base):

@@ -7,16 +7,31 @@ box) and keeps a ``Track`` summary per id for dwell times and the dashboard.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from monitor.config import TrackerConfig
 from monitor.runtime import configure_offline
+from monitor.schema import ConfigBase
 from monitor.types import Detections, Frame, Track
 
 UNTRACKED = -1
 SUMMARY_TTL_S = 600.0  # summaries of tracks unseen this long are dropped (live cameras run forever)
+
+
+class TrackerConfig(ConfigBase):
+    """ultralytics tracker (ByteTrack or BoT-SORT) and its association thresholds."""
+
+    type: Literal["botsort", "bytetrack"] = Field(
+        "botsort", description="Tracker algorithm (BoT-SORT keeps ids through crossings better)."
+    )
+    track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association threshold.")
+    track_low_thresh: float = Field(0.1, ge=0, le=1, description="Second association threshold.")
+    new_track_thresh: float = Field(0.25, ge=0, le=1, description="Score to start a new track.")
+    track_buffer: int = Field(30, ge=1, description="Frames a lost track is kept.")
+    match_thresh: float = Field(0.8, ge=0, le=1, description="IoU matching threshold.")
+    fuse_score: bool = Field(True, description="Fuse confidence with IoU when matching.")
 
 
 def _tracker_args(cfg: TrackerConfig) -> Any:
