@@ -41,16 +41,17 @@ from bench_accuracy import (  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
 INT8 = "pets09-person-v1-int8.onnx"
-GATE = {"motion_gating": True}
+GATE, FULL = {"motion_gating": True}, {"motion_gating": False}
 # Raw runtimes run one inference thread: under contention (a shared 2-core machine) two threads
 # were 1.2-1.9x slower, and with the other core the tracker, decoding and encoding still overlap.
 OV, ONNX = {"backend": "openvino", "threads": 1}, {"backend": "onnx", "threads": 1}
 MODES: dict[str, dict[str, Any]] = {
-    "ultralytics full": {"model": {"backend": "ultralytics"}},
+    "ultralytics full": {"model": {"backend": "ultralytics"}, "performance": FULL},
     "ultralytics gate": {"model": {"backend": "ultralytics"}, "performance": GATE},
-    "onnx full": {"model": ONNX},
-    "onnx-int8 full": {"model": {**ONNX, "weights": INT8}},
-    "openvino full": {"model": OV},
+    "default config (ultralytics, gate)": {},
+    "onnx full": {"model": ONNX, "performance": FULL},
+    "onnx-int8 full": {"model": {**ONNX, "weights": INT8}, "performance": FULL},
+    "openvino full": {"model": OV, "performance": FULL},
     "openvino gate": {"model": OV, "performance": GATE},
     "openvino gate k2": {"model": OV, "performance": {**GATE, "detect_every": 2}},
     "openvino gate k3": {"model": OV, "performance": {**GATE, "detect_every": 3}},

@@ -30,7 +30,7 @@ class PerformanceConfig(ConfigBase):
     """Work-skipping shortcuts; each one a switch, measured in benchmarks/batch_vs_yolo_predict.py."""
 
     motion_gating: bool = Field(
-        False, description="Skip the detector on frames with no motion and no live track."
+        True, description="Skip the detector on frames with no motion and no live track."
     )
     region_detection: bool = Field(
         False, description="Detect on one crop around motion and tracks instead of the frame."

@@ -16,10 +16,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from monitor.lock import FolderLock
 from monitor.pipeline import Pipeline
 from monitor.recording import write_bytes_atomic
 from monitor.sources import FrameSource, InputProblem, InputSpec, SourceError, fingerprint, redact
-from monitor.types import Frame
 from pipelines.batch_state import (
     claim,
     forget_input,
@@ -37,6 +35,7 @@ from pipelines.batch_state import (
     own_run,
     recover_stale_runs,
 )
+from pipelines.overlap import pipelined
 from pipelines.sink import CameraOutput, OutputSink
 
 log = logging.getLogger(__name__)
@@ -60,12 +59,6 @@ class InputOutcome:
     status: str  # "done" | "skipped" | "failed" | "interrupted"
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
-    it = iter(frames)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -121,11 +114,11 @@ def process_input(
     cam = sink.open(name, source.fps, source.size, files=True)
     started, hits = time.perf_counter(), 0
     try:
-        for chunk in _batches(source.frames(), batch):
-            for res in pipeline.step_batch(chunk):
-                hits += max_det is not None and len(res.detections) >= max_det
-                sink.write(res)
-            if progress:
+        # decode, the stages and the sink overlap on three threads (pipelines.overlap)
+        for res in pipelined(source.frames(), pipeline, batch):
+            hits += max_det is not None and len(res.detections) >= max_det
+            sink.write(res)
+            if progress and cam.frames % batch == 0:
                 progress(name, cam.frames, source.frame_count)
     except BaseException:
         for writer in (cam.video, cam.jsonl):
