@@ -8,16 +8,15 @@ host) is gone, is reported as ``interrupted``: a killed process never gets to cl
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from monitor.store.reader import RunRow, StoreReader
+from monitor.store.reader import RunRow, StoreReader, run_row
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,6 @@ class RunStatus:
     status: str
     last_activity: float
     inputs: int
-
-
-def _run_row(r: sqlite3.Row) -> RunRow:
-    d = dict(r)
-    d["config"] = json.loads(d.pop("config_json") or "{}")
-    d["summary"] = json.loads(d.pop("summary_json") or "{}")
-    return RunRow(**{f.name: d[f.name] for f in fields(RunRow)})
 
 
 def _process_gone(r: sqlite3.Row) -> bool:
@@ -136,7 +128,7 @@ class Analytics:
         )
         out = []
         for r in self.conn.execute("SELECT * FROM runs ORDER BY started_at DESC"):
-            run = _run_row(r)
+            run = run_row(r)
             last = max(activity.get(run.id, 0.0), run.started_at)
             status = run.status
             if status == "running" and (now - last > stale_after_s or _process_gone(r)):

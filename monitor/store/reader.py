@@ -82,6 +82,14 @@ class CountRow:
     frames: int
 
 
+def run_row(r: sqlite3.Row) -> RunRow:
+    """A ``runs`` row as a ``RunRow`` (JSON columns decoded; columns of later schemas optional)."""
+    d = dict(r)
+    d["config"] = json.loads(d.pop("config_json") or "{}")
+    d["summary"] = json.loads(d.pop("summary_json") or "{}")
+    return RunRow(**{f.name: d[f.name] for f in fields(RunRow) if f.name in d})
+
+
 def _alert(r: sqlite3.Row) -> AlertRow:
     d = dict(r)
     d["track_ids"] = tuple(json.loads(d["track_ids"]))
@@ -123,13 +131,9 @@ class StoreReader:
 
     def runs(self) -> list[RunRow]:
         """All runs, newest first."""
-        out = []
-        for r in self.conn.execute("SELECT * FROM runs ORDER BY started_at DESC"):
-            d = dict(r)
-            d["config"] = json.loads(d.pop("config_json") or "{}")
-            d["summary"] = json.loads(d.pop("summary_json") or "{}")
-            out.append(RunRow(**{f.name: d[f.name] for f in fields(RunRow) if f.name in d}))
-        return out
+        return [
+            run_row(r) for r in self.conn.execute("SELECT * FROM runs ORDER BY started_at DESC")
+        ]
 
     def sources(self, run_id: str | None = None) -> list[SourceRow]:
         """Per-input processing states."""
