@@ -119,6 +119,8 @@ def test_login_live_alert_evidence_in_chromium(serve, browser, real_store, tmp_p
     url = serve(real_store)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     _login(page, url)
+    # the login sets the session cookie from a script in the page: wait for it, as a person would
+    page.wait_for_function("document.cookie.includes('monitor_session=')", timeout=30_000)
     page.reload()  # the session survives a reload (cookie + server-side token)
     page.get_by_text("ana", exact=True).wait_for(timeout=30_000)
     _open(page, "Live")
@@ -168,6 +170,7 @@ def test_alerts_page_with_100k_rows_in_chromium(serve, browser, tmp_path) -> Non
     started = time.perf_counter()  # in the app: the sidebar link to Alerts
     page.locator("[data-testid=stSidebar]").get_by_text("Alerts", exact=True).click()
     in_app = alerts_shown()
+    page.wait_for_function("document.cookie.includes('monitor_session=')", timeout=30_000)
     started = time.perf_counter()  # a reload of the Alerts URL: new session, cookie login, page
     page.goto(url + "?page=alerts")  # (page.reload() could race the app's own URL update)
     reload = alerts_shown()
