@@ -156,6 +156,15 @@ class Rule:
         self._episodes.pop(camera_id, None)
 
 
+class PolygonRule(Rule):
+    """A rule that watches an area, ``cfg.polygon`` (None = the whole frame: nothing drawn)."""
+
+    def draw(self, img: np.ndarray) -> None:
+        poly = self.scaled(self.cfg.polygon, img.shape[:2])
+        if poly is not None:
+            draw_polygon(img, self.cfg.name, poly, ZONE_COLOR)
+
+
 def label(dets: Detections, i: int) -> str:
     """``person #7``: class name and track id of row ``i``."""
     assert dets.tracker_id is not None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field, field_validator
 
-from monitor.rules.base import ZONE_COLOR, Rule, RuleConfigBase, check_polygon, draw_polygon, inside
+from monitor.rules.base import (
+    PolygonRule,
+    RuleConfigBase,
+    check_polygon,
+    inside,
+)
 from monitor.schema import Point
 from monitor.types import Alert, Detections, Frame
 
@@ -22,7 +26,7 @@ class CrowdRule(RuleConfigBase):
     _poly = field_validator("polygon")(check_polygon)
 
 
-class Crowding(Rule):
+class Crowding(PolygonRule):
     """More than ``max_count`` objects (inside the polygon) for ``min_seconds``; once per episode."""
 
     kind = "crowd"
@@ -52,11 +56,6 @@ class Crowding(Rule):
         poly_out = None if polygon is None else polygon.tolist()
         data = {"count": count, "limit": self.cfg.max_count, "polygon": poly_out}
         return [self._emit(frame, ids, count / max(self.cfg.max_count, 1), text, data)]
-
-    def draw(self, img: np.ndarray) -> None:
-        poly = self.scaled(self.cfg.polygon, img.shape[:2])
-        if poly is not None:
-            draw_polygon(img, self.cfg.name, poly, ZONE_COLOR)
 
     def reset(self, camera_id: str) -> None:
         super().reset(camera_id)

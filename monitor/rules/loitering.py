@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from monitor.rules.base import (
     STALE_S,
-    ZONE_COLOR,
-    Rule,
+    PolygonRule,
     RuleConfigBase,
     check_polygon,
-    draw_polygon,
     inside,
     label,
 )
@@ -30,7 +27,7 @@ class LoiterRule(RuleConfigBase):
     _poly = field_validator("polygon")(check_polygon)
 
 
-class Loitering(Rule):
+class Loitering(PolygonRule):
     """A tracked object staying ``seconds`` or longer (inside the polygon when one is given)."""
 
     kind = "loitering"
@@ -71,11 +68,6 @@ class Loitering(Rule):
         poly_out = None if polygon is None else polygon.tolist()
         data = {"dwell_s": dwell, "limit_s": self.cfg.seconds, "polygon": poly_out}
         return [self._emit(frame, ids, max(dwell) / self.cfg.seconds, text, data)]
-
-    def draw(self, img: np.ndarray) -> None:
-        poly = self.scaled(self.cfg.polygon, img.shape[:2])
-        if poly is not None:
-            draw_polygon(img, self.cfg.name, poly, ZONE_COLOR)
 
     def reset(self, camera_id: str) -> None:
         super().reset(camera_id)

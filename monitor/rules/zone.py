@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from monitor.rules.base import (
-    ZONE_COLOR,
-    Rule,
+    PolygonRule,
     RuleConfigBase,
     check_polygon,
-    draw_polygon,
     inside,
     label,
 )
@@ -29,7 +26,7 @@ class ZoneRule(RuleConfigBase):
     _poly = field_validator("polygon")(check_polygon)
 
 
-class ZoneIntrusion(Rule):
+class ZoneIntrusion(PolygonRule):
     """A tracked object's anchor inside the polygon for ``min_frames`` consecutive frames."""
 
     kind = "zone"
@@ -57,11 +54,6 @@ class ZoneIntrusion(Rule):
         assert polygon is not None
         data = {"polygon": polygon.tolist(), "boxes": cand.xyxy[fired].tolist()}
         return [self._emit(frame, ids, float(cand.confidence[fired].max()), text, data)]
-
-    def draw(self, img: np.ndarray) -> None:
-        poly = self.scaled(self.cfg.polygon, img.shape[:2])
-        assert poly is not None
-        draw_polygon(img, self.cfg.name, poly, ZONE_COLOR)
 
     def reset(self, camera_id: str) -> None:
         super().reset(camera_id)
