@@ -100,6 +100,12 @@ def distill(
     ] = None,
     label_score: Annotated[float, typer.Option(help="Fused score of a label.")] = 0.35,
     track_score: Annotated[float, typer.Option(help="Fused score that may extend a track.")] = 0.15,
+    human_repeat: Annotated[
+        int, typer.Option(help="Copies of each human-labelled training frame (PETS gt 1-30).")
+    ] = 1,
+    label: Annotated[
+        bool, typer.Option(help="Label new frames; --no-label rebuilds from the JSONL written.")
+    ] = True,
 ) -> None:
     """Teacher-ensemble pseudo-labels (WBF, flip TTA) over the shared footage, repaired along tracks."""
     from rich.progress import Progress
@@ -113,8 +119,8 @@ def distill(
     plan = shared_footage(data, strides)
     jsonl = work / "pseudo.jsonl"
     ensemble = teacher_ensemble()
-    with Progress(console=console) as bar:
-        for refs, det in plan:
+    with Progress(console=console, disable=not label) as bar:
+        for refs, det in plan if label else []:
             task = bar.add_task(refs[0].video, total=len(refs))
             acf = read_mot(det, min_score=0.5) if det else None
             done = partial(_advance, bar, task, len(refs))
@@ -124,7 +130,7 @@ def distill(
     gt = read_mot(pets / "gt" / "gt.txt")
     human = {pets.name: {f: gt.get(f, []) for f in range(1, 31)}}
     params = RepairParams(label_score=label_score, track_score=track_score)
-    data_yaml, report = build_student_dataset(jsonl, out, params, human)
+    data_yaml, report = build_student_dataset(jsonl, out, params, human, human_repeat=human_repeat)
     console.print({"data": str(data_yaml), **report["total"]})
 
 

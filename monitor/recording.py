@@ -145,7 +145,9 @@ class _H264Writer(_AtomicWriter):
     Odd frame sizes are padded by one edge-replicated pixel: 4:2:0 needs even sizes.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(
+        self, path: Path, fps: float, size: tuple[int, int], preset: str = H264_PRESET
+    ) -> None:
         import av
 
         super().__init__(path, size)
@@ -157,7 +159,7 @@ class _H264Writer(_AtomicWriter):
             stream = self._box.add_stream("libx264", rate=self._rate)
             stream.width, stream.height = _even(size[0]), _even(size[1])
             stream.pix_fmt = "yuv420p"
-            stream.options = {"preset": H264_PRESET, "crf": str(H264_CRF)}
+            stream.options = {"preset": preset, "crf": str(H264_CRF)}
             self._box.start_encoding()  # header now: a bad codec or folder fails at open
         except (av.FFmpegError, OSError, ValueError) as err:
             self._tmp.unlink(missing_ok=True)
@@ -211,7 +213,7 @@ class _H264Writer(_AtomicWriter):
 
 
 def open_video_writer(
-    path: Path, fps: float, size: tuple[int, int], fourcc: str = "avc1"
+    path: Path, fps: float, size: tuple[int, int], fourcc: str = "avc1", preset: str = H264_PRESET
 ) -> VideoWriter:
     """A writer of ``(width, height)`` BGR frames: H.264 via PyAV for avc1/h264, else OpenCV.
 
@@ -232,7 +234,7 @@ def open_video_writer(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_h264(fourcc):
-        return _H264Writer(path, fps, size)
+        return _H264Writer(path, fps, size, preset)
     return _OpenCvWriter(path, fps, size, fourcc)
 
 

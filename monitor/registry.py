@@ -124,9 +124,13 @@ class ModelRegistry:
         self._save(doc)
 
     def add_variant(self, version: str, variant: str, path: str | Path) -> ModelVersion:
-        """Attach an export (e.g. ``onnx``) to a version; ``path`` absolute or relative to root."""
+        """Attach an export (e.g. ``onnx``) to a version; ``path`` relative to root, or a path
+        (absolute or from the working directory) inside root."""
         p = Path(path)
-        rel = str(p.resolve().relative_to(self.root.resolve())) if p.is_absolute() else str(p)
+        if p.is_absolute() or not (self.root / p).exists():
+            rel = str(p.resolve().relative_to(self.root.resolve()))
+        else:
+            rel = str(p)
         return self._update(version, variants={**self.get(version).variants, variant: rel})
 
     def update_metrics(self, version: str, metrics: dict[str, Any]) -> ModelVersion:

@@ -134,7 +134,7 @@ class OutputSink:
         cam = CameraOutput(camera_id, name, fps, self._masks(camera_id, size), clips)
         if files and outs.annotated_video:
             path = self.media_root / name / "annotated.mp4"
-            cam.video = open_video_writer(path, fps, size, outs.video_codec)
+            cam.video = open_video_writer(path, fps, size, outs.video_codec, outs.video_preset)
         if files and outs.jsonl:
             cam.jsonl = JsonlWriter(self.media_root / name / "detections.jsonl")
         self.cameras[camera_id] = cam

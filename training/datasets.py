@@ -264,8 +264,12 @@ def write_dataset(
         img_dir.mkdir(parents=True, exist_ok=True)
         lbl_dir.mkdir(parents=True, exist_ok=True)
         n_boxes = n_bg = 0
+        seen: dict[str, int] = {}
         for fr in frames:
             stem = f"{fr.video}_{fr.frame:06d}"
+            # A frame listed twice in a split is oversampled: each copy gets its own file.
+            seen[stem] = seen.get(stem, 0) + 1
+            stem += f"_r{seen[stem] - 1}" if seen[stem] > 1 else ""
             ext = ".jpg" if fr.from_video else fr.image.suffix.lower()
             w, h = _materialize(fr, img_dir / f"{stem}{ext}")
             written = write_yolo_txt(lbl_dir / f"{stem}.txt", fr.boxes, w, h)

@@ -1,4 +1,4 @@
-"""Export a detector to ONNX (fp32 via ultralytics, INT8 via onnxruntime) and check the exports.
+"""Export a detector to ONNX (fp32 via ultralytics, INT8 via onnxruntime) and OpenVINO INT8 (NNCF).
 
 An export is registered only if its detections match the ``.pt`` model's on real frames; the INT8
 variant's accuracy and CPU speed are measured next to fp32 so the trade-off is a number.
@@ -110,6 +110,42 @@ def quantize_int8(
             nodes_to_exclude=head,
         )
     return Path(out)
+
+
+def export_openvino_int8(
+    weights: str | Path, out_xml: str | Path, calib_images: Sequence[Path], imgsz: int = 416
+) -> Path:
+    """INT8 OpenVINO IR of ``weights`` (dynamic H x W), calibrated on real frames with NNCF.
+
+    ultralytics' exporter does the work (``format=openvino, int8=True``: NNCF's mixed preset, the
+    Detect head's decoding kept in float); the IR is written as ``out_xml`` + ``.bin`` with the
+    class names in its ``rt_info`` so the backend needs no side file.
+    """
+    configure_offline()
+    import openvino as ov
+    import yaml
+    from ultralytics import YOLO
+
+    out_xml = Path(out_xml)
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "calib.txt"
+        listing.write_text("".join(f"{Path(p).resolve()}\n" for p in calib_images))
+        data = Path(tmp) / "calib.yaml"
+        names = YOLO(str(weights)).names
+        data.write_text(yaml.safe_dump({"path": tmp, "train": str(listing), "val": str(listing),
+                                        "names": dict(names)}))  # fmt: skip
+        src = Path(tmp) / Path(weights).name
+        shutil.copy2(weights, src)
+        folder = YOLO(str(src)).export(
+            format="openvino", int8=True, dynamic=True, imgsz=imgsz, data=str(data),
+            split="train", batch=1,
+        )  # fmt: skip
+        model = ov.Core().read_model(str(next(Path(folder).glob("*.xml"))))
+        model.set_rt_info(str(dict(names)), ["model_info", "names"])
+        model.set_rt_info(str(imgsz), ["model_info", "imgsz"])
+        out_xml.parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(out_xml), compress_to_fp16=False)
+    return out_xml
 
 
 def _head_nodes(model: object) -> list[str]:

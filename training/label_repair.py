@@ -202,8 +202,12 @@ def build_student_dataset(
     human: Mapping[str, Mapping[int, Sequence[Box]]] | None = None,
     val: float = 0.1,
     gap: int = 10,
+    human_repeat: int = 1,
 ) -> tuple[Path, dict[str, Any]]:
     """Pseudo-label JSONL -> repaired labels -> time-block train/val split -> YOLO dataset.
+
+    ``human_repeat`` > 1 oversamples the human-labelled training frames (their box style is the
+    one evaluation measures; the teachers' boxes are looser or tighter per class).
 
     Returns:
         ``data.yaml`` and a report: repair params, total and per-video repair counts (also
@@ -224,7 +228,12 @@ def build_student_dataset(
     splits = time_block_split(student_frames(rows, labels, human), val=val, test=0.0, gap=gap)
     splits.pop("test")
     check_no_leak(splits, gap=gap)
+    splits["train"] += [f for f in splits["train"] if f.source == "gt"] * (human_repeat - 1)
     data = write_dataset(out, splits, STUDENT_NAMES)
-    report = {"params": params.__dict__, "total": dict(total), "per_video": per_video}
+    report = {
+        "params": {**params.__dict__, "human_repeat": human_repeat},
+        "total": dict(total),
+        "per_video": per_video,
+    }
     (Path(out) / "repair.json").write_text(json.dumps(report, indent=2))
     return data, report

@@ -235,7 +235,12 @@ def export_version(
     Returns:
         Report: match check, per-variant mAP and median onnxruntime latency (ms/frame).
     """
-    from training.export import compare_detections, export_onnx, quantize_int8
+    from training.export import (
+        compare_detections,
+        export_onnx,
+        export_openvino_int8,
+        quantize_int8,
+    )
 
     mv = registry.get(version)
     pt = registry.resolve_path(mv)
@@ -252,9 +257,19 @@ def export_version(
         step = max(1, len(train_frames) // calib_images)
         q = quantize_int8(fp32, registry.root / f"{version}-int8.onnx", train_frames[::step], imgsz)
         registry.add_variant(version, "onnx-int8", q)
+        if _has("openvino") and _has("nncf"):
+            xml = registry.root / f"{version}-int8-openvino.xml"
+            export_openvino_int8(pt, xml, train_frames[:: max(1, step // 3)], imgsz)
+            registry.add_variant(version, "openvino-int8", xml)
     report = {"check": check_json, **measure_variants(registry, version, data_yaml, imgsz)}
     registry.update_metrics(version, {"export": report})
     return report
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def measure_variants(

@@ -1,7 +1,8 @@
 """Detector backends: one module each (config class + detector class), one line each below.
 
 ``ModelConfig`` is the discriminated union of the backends' config classes, keyed by
-``backend`` (``ultralytics`` when omitted); ``create_detector`` builds the one a config names.
+``backend`` (``auto`` when omitted: OpenVINO INT8 on a CPU where the model has that export,
+else ultralytics); ``create_detector`` builds the one a config names.
 Backend modules import their heavy runtime (torch, onnxruntime, openvino) only when a detector is
 built, so reading a config never pulls them in.
 """
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from monitor.detectors.auto import AutoConfig, AutoDetector
 from monitor.detectors.base import Detector, DetectorConfigBase, ModelNotFoundError
 from monitor.detectors.centernet import CenterNetConfig, CenterNetDetector
 from monitor.detectors.nanodet import NanoDetConfig, NanoDetDetector
@@ -20,13 +22,14 @@ from monitor.detectors.openvino import OpenVinoConfig, OpenVinoDetector
 from monitor.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
 
 BACKENDS: dict[str, tuple[type[DetectorConfigBase], Any]] = {
+    "auto": (AutoConfig, AutoDetector),
     "ultralytics": (UltralyticsConfig, UltralyticsDetector),
     "nanodet": (NanoDetConfig, NanoDetDetector),
     "centernet": (CenterNetConfig, CenterNetDetector),
     "onnx": (OnnxConfig, OnnxDetector),
     "openvino": (OpenVinoConfig, OpenVinoDetector),
 }
-DEFAULT_BACKEND = "ultralytics"
+DEFAULT_BACKEND = "auto"
 
 
 def _default_backend(value: Any) -> Any:
@@ -36,7 +39,7 @@ def _default_backend(value: Any) -> Any:
 
 
 ModelConfig = Annotated[
-    UltralyticsConfig | NanoDetConfig | CenterNetConfig | OnnxConfig | OpenVinoConfig,
+    AutoConfig | UltralyticsConfig | NanoDetConfig | CenterNetConfig | OnnxConfig | OpenVinoConfig,
     Field(discriminator="backend"),
     BeforeValidator(_default_backend),
 ]

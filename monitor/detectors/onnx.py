@@ -56,6 +56,15 @@ def read_names(meta: Mapping[str, str]) -> dict[int, str]:
     return {int(k): str(v) for k, v in ast.literal_eval(raw).items()}
 
 
+def read_imgsz(meta: Mapping[str, str]) -> int | None:
+    """The training/export input size an export records (``imgsz`` '[416, 416]' or '416')."""
+    raw = meta.get("imgsz")
+    if not raw:
+        return None
+    value = ast.literal_eval(raw)
+    return int(max(value) if isinstance(value, list | tuple) else value)
+
+
 def nms(
     xyxy: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: float, device: str = "cpu"
 ) -> np.ndarray:
@@ -130,14 +139,22 @@ class YoloRawDetector:
         self, cfg: OnnxDetectorConfig, models_dir: Path | str = DEFAULT_MODELS_DIR
     ) -> None:
         self.cfg = cfg
-        self.weights = yolo_onnx_path(cfg.weights, models_dir, self.suffix)
+        self.weights = self._resolve(cfg, models_dir)
         self.device = "cpu"
+        self.dynamic_hw = False  # True: the export takes any H x W (rect letterbox per frame size)
         meta = self._load(self.weights, cfg)
         self.class_names = read_names(meta)
+        self.imgsz = cfg.imgsz or read_imgsz(meta) or 640
+        if self.dynamic_hw:
+            self.input_hw = (self.imgsz, self.imgsz)
         self.keep = class_ids(cfg.classes, self.class_names, self.weights.name)
         log.info(
             "detector %s (%s, %d threads)", self.weights.name, type(self).__name__, cfg.threads
         )
+
+    def _resolve(self, cfg: OnnxDetectorConfig, models_dir: Path | str) -> Path:
+        """The export file this backend runs."""
+        return yolo_onnx_path(cfg.weights, models_dir, self.suffix)
 
     def _load(self, weights: Path, cfg: OnnxDetectorConfig) -> Mapping[str, str]:
         """Open the runtime; returns the export metadata and sets ``input_hw``/``fixed_batch``."""
@@ -148,6 +165,7 @@ class YoloRawDetector:
         self.input_name = inp.name
         self.input_hw = _hw(inp.shape, self.cfg.imgsz)
         self.fixed_batch = isinstance(inp.shape[0], int)
+        self.dynamic_hw = not all(isinstance(d, int) and d > 0 for d in inp.shape[2:])
         meta: Mapping[str, str] = self.session.get_modelmeta().custom_metadata_map
         return meta
 
@@ -157,8 +175,16 @@ class YoloRawDetector:
         return out
 
     def preprocess(self, frames: Sequence[Frame]) -> tuple[np.ndarray, list[Resized]]:
-        """Letterbox, BGR -> RGB, HWC -> CHW, / 255: the network input of a batch."""
+        """Letterbox, BGR -> RGB, HWC -> CHW, / 255: the network input of a batch.
+
+        An export with dynamic H x W gets ultralytics' rect letterbox (long side ``imgsz``, short
+        side padded to a multiple of 32: 416 x 320 for a 4:3 frame) when the batch's frames share
+        one size: fewer pixels than the square, and the boxes ``yolo predict`` gets.
+        """
         h, w = self.input_hw
+        sizes = {f.image.shape[:2] for f in frames}
+        if self.dynamic_hw and len(sizes) == 1:
+            h, w = rect_hw(sizes.pop(), self.imgsz)
         sized = [resize(f.image, w, h, letterbox=True) for f in frames]
         batch = np.stack([s.image[..., ::-1].transpose(2, 0, 1) for s in sized])
         return np.ascontiguousarray(batch, np.float32) / 255.0, sized
@@ -189,6 +215,18 @@ class YoloRawDetector:
             return []
         batch, sized = self.preprocess(frames)
         return self.postprocess(self.infer(batch), sized, frames)
+
+
+def rect_hw(shape: tuple[int, int], imgsz: int, stride: int = 32) -> tuple[int, int]:
+    """ultralytics' rect letterbox size for a frame of ``shape`` (h, w) at ``imgsz``.
+
+    Example:
+        >>> rect_hw((576, 768), 416), rect_hw((240, 360), 416), rect_hw((416, 416), 416)
+        ((320, 416), (288, 416), (416, 416))
+    """
+    r = min(imgsz / shape[0], imgsz / shape[1])
+    nh, nw = round(shape[0] * r), round(shape[1] * r)
+    return nh + (imgsz - nh) % stride, nw + (imgsz - nw) % stride
 
 
 def _hw(shape: Sequence[Any], imgsz: int | None) -> tuple[int, int]:

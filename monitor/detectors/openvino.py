@@ -1,11 +1,14 @@
-"""OpenVINO backend: the same YOLO ONNX export (or an OpenVINO IR ``.xml``) on OpenVINO's CPU runtime.
+"""OpenVINO backend: a YOLO export (fp32 ONNX, or the INT8 IR ``monitor export`` writes) on OpenVINO.
 
 Pre- and post-processing are the onnxruntime backend's (``monitor.detectors.onnx``), so both give
-the same boxes up to the runtimes' arithmetic. Telemetry is opted out before openvino is imported.
+the same boxes up to the runtimes' arithmetic. An export with dynamic H x W (the INT8 IR) is
+compiled once per input shape, so each camera's rect letterbox runs as a static network.
+Telemetry is opted out before openvino is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,16 +17,56 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from monitor.detectors.onnx import YoloRawDetector, _hw
+from monitor.detectors.base import ModelNotFoundError
+from monitor.detectors.onnx import YoloRawDetector, _hw, yolo_onnx_path
 from monitor.detectors.onnx_common import OnnxDetectorConfig
+from monitor.registry import ModelRegistry, resolve_model
 from monitor.schema import ConfigError
+
+INT8_VARIANT = "openvino-int8"
+"""Registry variant name of a version's INT8 OpenVINO IR (``monitor export`` writes it)."""
 
 
 class OpenVinoConfig(OnnxDetectorConfig):
-    """YOLO ONNX export or OpenVINO IR on OpenVINO; ``weights`` None = the promoted model's .onnx."""
+    """YOLO export on OpenVINO; ``weights`` None = the promoted model's export of ``precision``."""
 
     backend: Literal["openvino"] = "openvino"
     ov_device: str = Field("CPU", description="OpenVINO device name (CPU, GPU, AUTO).")
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="fp32: the version's .onnx; int8: its INT8 IR (NNCF post-training "
+        "quantization, `monitor export`). Ignored when weights names a .onnx/.xml file.",
+    )
+
+
+def ov_model_path(weights: str | None, precision: str, models_dir: Path | str) -> Path:
+    """The export to run: a named .onnx/.xml file, else the version's (or promoted) export."""
+    if weights is not None and Path(weights).suffix in (".onnx", ".xml"):
+        return resolve_model(weights, "detector", models_dir)
+    if precision == "fp32":
+        return yolo_onnx_path(weights, models_dir)
+    reg = ModelRegistry(models_dir)
+    mv = reg.promoted("detector") if weights in (None, "promoted") else None
+    if mv is None and weights not in (None, "promoted"):
+        try:
+            mv = reg.get(str(weights))
+        except KeyError:
+            pt = resolve_model(weights, "detector", models_dir)
+            xml = pt.with_name(f"{pt.stem}-int8-openvino.xml")
+            if xml.is_file():
+                return xml
+            raise ModelNotFoundError(
+                f"no INT8 OpenVINO export at {xml} (run `monitor export`)"
+            ) from None
+    if mv is None:
+        raise ModelNotFoundError(f"no promoted detector in {reg.file}")
+    try:
+        return reg.resolve_path(mv, INT8_VARIANT)
+    except KeyError:
+        raise ModelNotFoundError(
+            f"{mv.version} has no INT8 OpenVINO export: run `monitor export {mv.version} --data "
+            "DATA.yaml` (or set model.precision: fp32)"
+        ) from None
 
 
 def _metadata(model: Any, weights: Path) -> Mapping[str, str]:
@@ -33,14 +76,19 @@ def _metadata(model: Any, weights: Path) -> Mapping[str, str]:
 
         proto = onnx.load(str(weights), load_external_data=False)
         return {p.key: p.value for p in proto.metadata_props}
-    try:
-        return {"names": str(model.get_rt_info(["model_info", "names"]))}
-    except RuntimeError:
-        return {}
+    meta = {}
+    for key in ("names", "imgsz"):
+        with contextlib.suppress(RuntimeError):
+            meta[key] = str(model.get_rt_info(["model_info", key]).astype(str))
+    return meta
 
 
 class OpenVinoDetector(YoloRawDetector):
     """YOLO export compiled by OpenVINO with an explicit thread count (latency hint)."""
+
+    def _resolve(self, cfg: OnnxDetectorConfig, models_dir: Path | str) -> Path:
+        assert isinstance(cfg, OpenVinoConfig)
+        return ov_model_path(cfg.weights, cfg.precision, models_dir)
 
     def _load(self, weights: Path, cfg: OnnxDetectorConfig) -> Mapping[str, str]:
         os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
@@ -50,19 +98,32 @@ class OpenVinoDetector(YoloRawDetector):
             raise ConfigError("model.backend openvino needs `pip install openvino`") from None
 
         assert isinstance(cfg, OpenVinoConfig)
-        core = ov.Core()
-        model = core.read_model(str(weights))
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(weights))
         shape = [
-            d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()
+            d.get_length() if d.is_static else None
+            for d in self.model.inputs[0].get_partial_shape()
         ]
         self.input_hw = _hw(shape, cfg.imgsz)
         self.fixed_batch = shape[0] is not None
-        props = {"INFERENCE_NUM_THREADS": cfg.threads, "PERFORMANCE_HINT": "LATENCY"}
-        self.compiled = core.compile_model(model, cfg.ov_device, props)
-        self.request = self.compiled.create_infer_request()
-        return _metadata(model, weights)
+        self.dynamic_hw = shape[2] is None or shape[3] is None
+        self.props = {"INFERENCE_NUM_THREADS": cfg.threads, "PERFORMANCE_HINT": "LATENCY"}
+        self.requests: dict[tuple[int, ...], Any] = {}
+        if not (self.dynamic_hw or shape[0] is None):
+            self.requests[tuple(shape)] = self._compile(None)
+        return _metadata(self.model, weights)
+
+    def _compile(self, shape: tuple[int, ...] | None) -> Any:
+        if shape is not None:
+            self.model.reshape({0: list(shape)})
+        device = self.cfg.ov_device  # type: ignore[attr-defined]
+        return self.core.compile_model(self.model, device, self.props).create_infer_request()
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
-        self.request.infer({0: batch})
-        out: np.ndarray = self.request.get_output_tensor(0).data.copy()
+        key = tuple(batch.shape)
+        request = self.requests.get(key)
+        if request is None:
+            request = self.requests[key] = self._compile(key)
+        request.infer({0: batch})
+        out: np.ndarray = request.get_output_tensor(0).data.copy()
         return out

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class UltralyticsConfig(DetectorConfigBase):
-    """ultralytics YOLO (``.pt`` or exported ``.onnx``); the default backend."""
+    """ultralytics YOLO (``.pt`` or exported ``.onnx``); ``auto``'s choice on a GPU."""
 
     backend: Literal["ultralytics"] = "ultralytics"
 
