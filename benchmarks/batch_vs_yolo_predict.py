@@ -45,10 +45,13 @@ GATE, FULL = {"motion_gating": True}, {"motion_gating": False}
 # Raw runtimes run one inference thread: under contention (a shared 2-core machine) two threads
 # were 1.2-1.9x slower, and with the other core the tracker, decoding and encoding still overlap.
 OV, ONNX = {"backend": "openvino", "threads": 1}, {"backend": "onnx", "threads": 1}
+OV8 = {"backend": "openvino", "precision": "int8", "threads": 2}
 MODES: dict[str, dict[str, Any]] = {
     "ultralytics full": {"model": {"backend": "ultralytics"}, "performance": FULL},
     "ultralytics gate": {"model": {"backend": "ultralytics"}, "performance": GATE},
-    "default config (ultralytics, gate)": {},
+    "default config (auto: openvino int8, gate)": {},
+    "openvino-int8 full": {"model": {**OV8}, "performance": FULL},
+    "openvino-int8 gate k2": {"model": {**OV8}, "performance": {**GATE, "detect_every": 2}},
     "onnx full": {"model": ONNX, "performance": FULL},
     "onnx-int8 full": {"model": {**ONNX, "weights": INT8}, "performance": FULL},
     "openvino full": {"model": OV, "performance": FULL},
@@ -75,7 +78,7 @@ MODES: dict[str, dict[str, Any]] = {
         "outputs": {"annotated_video": False},
     },
 }  # fmt: skip
-QUICK_MODES = ["ultralytics full", "ultralytics gate", "openvino full", "openvino gate",
+QUICK_MODES = ["ultralytics full", "default config (auto: openvino int8, gate)", "ultralytics gate", "openvino full", "openvino gate",
                "openvino gate k2"]  # fmt: skip
 PREDICT_2T = """
 import sys

@@ -6,6 +6,7 @@ box) and keeps a ``Track`` summary per id for dwell times and the dashboard.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -57,6 +58,12 @@ def _tracker_args(cfg: TrackerConfig) -> Any:
     return IterableSimpleNamespace(**args)
 
 
+def _import_trackers() -> None:
+    configure_offline()  # before ultralytics' first import: offline, no settings sync
+    import ultralytics.engine.results  # noqa: F401
+    import ultralytics.trackers.bot_sort  # noqa: F401
+
+
 def _new_tracker(cfg: TrackerConfig) -> Any:
     configure_offline()
     from ultralytics.trackers.bot_sort import BOTSORT
@@ -82,6 +89,9 @@ class Tracker:
     """
 
     def __init__(self, cfg: TrackerConfig, min_conf: float = 0.0) -> None:
+        # ultralytics' trackers import torch (~1.5 s): start that now on a thread, so it overlaps
+        # the detector's compile and the first frames instead of stalling the first update().
+        threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
         self.cfg = cfg
         self.min_conf = min_conf
         self._trackers: dict[str, Any] = {}

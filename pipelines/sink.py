@@ -130,7 +130,9 @@ class OutputSink:
         outs = self.cfg.outputs
         name = folder or camera_id
         (self.media_root / name).mkdir(parents=True, exist_ok=True)
-        clips = ClipRecorder(self.media_root, fps, outs.clip_seconds, outs.video_codec)
+        clips = ClipRecorder(
+            self.media_root, fps, outs.clip_seconds, outs.video_codec, outs.video_preset
+        )
         cam = CameraOutput(camera_id, name, fps, self._masks(camera_id, size), clips)
         if files and outs.annotated_video:
             path = self.media_root / name / "annotated.mp4"

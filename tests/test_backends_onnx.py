@@ -127,3 +127,33 @@ def test_gpu_fp16_batch_across_cameras(pets_frames: list[Frame]) -> None:
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10.5], [50, 50, 60, 60]], np.float32)
     keep = nms(boxes, np.array([0.5, 0.6, 0.4], np.float32), np.zeros(3, np.int64), 0.7, "cuda:0")
     assert keep.tolist() == [1, 2]
+
+
+def test_openvino_int8_rect_letterbox_matches_ultralytics(
+    pets_frames: list[Frame], reference: list[Detections]
+) -> None:
+    """The INT8 IR (dynamic H x W) runs on ultralytics' 416x320 rect letterbox and finds the same
+    people as the .pt through ultralytics."""
+    pytest.importorskip("openvino")
+    from monitor.detectors.openvino import OpenVinoConfig
+
+    det = create_detector(OpenVinoConfig(precision="int8", device="cpu"))
+    assert det.weights.name == "pets09-person-v1-int8-openvino.xml"  # type: ignore[attr-defined]
+    batch, _ = det.preprocess(pets_frames[:2])  # type: ignore[attr-defined]
+    assert batch.shape == (2, 320, 416, 3) and batch.dtype == np.uint8  # OpenVINO converts
+    dets = [det.detect([f])[0] for f in pets_frames]
+    same, recall = _compare(dets, reference)
+    assert recall >= 0.97, f"INT8 recall of ultralytics boxes {recall:.2f}"  # measured 1.00
+    assert same >= 0.5, f"INT8 same boxes on {same:.0%} of frames"  # measured 62%
+
+
+def test_auto_backend_choice() -> None:
+    """auto: OpenVINO INT8 on a CPU for a model with that export, ultralytics otherwise."""
+    from monitor.detectors.auto import AutoConfig, choose
+
+    if pytest.importorskip("openvino"):
+        cpu = choose(AutoConfig(device="cpu"))
+        assert cpu.backend == "openvino" and cpu.precision == "int8"  # type: ignore[attr-defined]
+    assert choose(AutoConfig(device="cuda:0")).backend == "ultralytics"
+    assert choose(AutoConfig(device="cpu", weights="coco6-student-v1")).backend == "ultralytics"
+    assert choose(AutoConfig(device="cpu", precision="fp32")).backend == "openvino"

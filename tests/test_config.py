@@ -113,6 +113,7 @@ def test_camera_errors_name_the_field(cameras: list, message: str) -> None:
 
 
 def test_backend_is_a_discriminated_union() -> None:
-    assert parse_config({}).model.backend == "ultralytics"
+    assert parse_config({}).model.backend == "auto"
+    assert parse_config({"model": {"threads": 1}}).model.threads == 1  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match="model"):
         parse_config({"model": {"backend": "no-such-runtime"}})

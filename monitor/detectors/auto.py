@@ -26,6 +26,13 @@ class AutoConfig(DetectorConfigBase):
     """``backend: auto``: OpenVINO INT8 on a CPU when the model has that export, else ultralytics."""
 
     backend: Literal["auto"] = "auto"
+    batch: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Frames per inference batch: 8 is OpenVINO's best CPU throughput here (4.7 "
+        "ms/frame vs 6.4 one by one); live cameras batch only what is due.",
+    )
     threads: int = Field(
         2, ge=1, le=64, description="OpenVINO inference threads when OpenVINO is chosen."
     )

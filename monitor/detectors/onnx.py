@@ -134,6 +134,7 @@ class YoloRawDetector:
     """
 
     suffix = ".onnx"
+    bgr_u8_input = False  # True: the runtime takes letterboxed BGR uint8 NHWC and converts itself
 
     def __init__(
         self, cfg: OnnxDetectorConfig, models_dir: Path | str = DEFAULT_MODELS_DIR
@@ -186,6 +187,8 @@ class YoloRawDetector:
         if self.dynamic_hw and len(sizes) == 1:
             h, w = rect_hw(sizes.pop(), self.imgsz)
         sized = [resize(f.image, w, h, letterbox=True) for f in frames]
+        if self.bgr_u8_input:  # the runtime converts (OpenVINO's pre-processing, in the graph)
+            return np.stack([s.image for s in sized]), sized
         batch = np.stack([s.image[..., ::-1].transpose(2, 0, 1) for s in sized])
         return np.ascontiguousarray(batch, np.float32) / 255.0, sized
 
