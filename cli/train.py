@@ -236,7 +236,10 @@ def export(
     version: Annotated[str, typer.Argument(help="Registered version to export.")],
     data: Annotated[Path, typer.Option(help="data.yaml whose test split checks the export.")],
     imgsz: Annotated[int, typer.Option(help="Export input size.")] = 416,
-    int8: Annotated[bool, typer.Option(help="Also an INT8 (onnxruntime static) variant.")] = True,
+    int8: Annotated[
+        bool,
+        typer.Option(help="Also INT8 variants (onnxruntime static; OpenVINO IR when installed)."),
+    ] = True,
     models_dir: ModelsDir = None,
 ) -> None:
     """Export to ONNX (and INT8), check against the .pt, register as variants of the version."""
@@ -246,7 +249,7 @@ def export(
     table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
     for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
         table.add_column(col)
-    for name in ("pt", "onnx", "onnx-int8"):
+    for name in ("pt", "onnx", "onnx-int8", "openvino-int8"):
         if name in report:
             r = report[name]
             row = (r["map50"], r["map50_95"], r["ms_per_frame"] or "-", r["size_mb"])
