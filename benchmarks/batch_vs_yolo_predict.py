@@ -131,7 +131,7 @@ def _mode_config(base: dict[str, Any], mode: dict[str, Any], imgsz: int, path: P
     cfg = json.loads(json.dumps(base))
     for section, values in mode.items():
         cfg.setdefault(section, {}).update(values)
-    cfg["model"].update(imgsz=imgsz, device="cpu")
+    cfg.setdefault("model", {}).update(imgsz=imgsz, device="cpu")
     path.write_text(yaml.safe_dump(cfg))
     return path
 
