@@ -134,10 +134,12 @@ def _run(
         TimeRemainingColumn,
     )
 
+    from monitor.detectors import describe
     from monitor.pipeline import Pipeline
     from pipelines.batch import run_batch
 
     pipeline = Pipeline.from_config(cfg)
+    console.print(f"detector: {describe(pipeline.detector)}")
     columns = (
         TextColumn("{task.description}", table_column=None), BarColumn(bar_width=24),
         MofNCompleteColumn(), TimeRemainingColumn(),

@@ -56,6 +56,22 @@ def create_detector(cfg: DetectorConfigBase) -> Detector:
     return detector
 
 
+def describe(detector: Any) -> str:
+    """One line naming the runtime, weights file, device and threads a detector runs with."""
+    inner = getattr(detector, "detector", detector)  # a TiledDetector wraps the backend's
+    runtime = {"OpenVinoDetector": "OpenVINO", "OnnxDetector": "onnxruntime"}.get(
+        type(inner).__name__, type(inner).__name__.removesuffix("Detector").lower()
+    )
+    weights = getattr(inner, "weights", None)
+    parts = [runtime, getattr(weights, "name", "")]
+    cfg = getattr(inner, "cfg", None)
+    if hasattr(cfg, "threads"):
+        parts.append(f"{cfg.threads} threads")
+    elif hasattr(inner, "device"):
+        parts.append(str(inner.device))
+    return " ".join(p for p in parts[:2] if p) + "".join(f", {p}" for p in parts[2:])
+
+
 __all__ = [
     "BACKENDS",
     "Detector",
@@ -63,4 +79,5 @@ __all__ = [
     "ModelConfig",
     "ModelNotFoundError",
     "create_detector",
+    "describe",
 ]
