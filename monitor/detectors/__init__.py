@@ -64,9 +64,9 @@ def describe(detector: Any) -> str:
     )
     weights = getattr(inner, "weights", None)
     parts = [runtime, getattr(weights, "name", "")]
-    cfg = getattr(inner, "cfg", None)
-    if hasattr(cfg, "threads"):
-        parts.append(f"{cfg.threads} threads")
+    threads = getattr(getattr(inner, "cfg", None), "threads", None)
+    if threads is not None:
+        parts.append(f"{threads} threads")
     elif hasattr(inner, "device"):
         parts.append(str(inner.device))
     return " ".join(p for p in parts[:2] if p) + "".join(f", {p}" for p in parts[2:])
