@@ -42,8 +42,12 @@ class AutoConfig(DetectorConfigBase):
 
 
 def gpu_present() -> bool:
-    """An NVIDIA driver is loaded (checked without importing torch)."""
-    return Path("/proc/driver/nvidia/version").is_file()
+    """A CUDA GPU torch can use; torch is imported only where an NVIDIA driver is loaded."""
+    if not Path("/proc/driver/nvidia/version").is_file():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def choose(cfg: AutoConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> DetectorConfigBase:
