@@ -301,12 +301,16 @@ def test_frozen_server_is_stalled_then_recovers(mjpeg_server: StreamServer) -> N
 
 def test_hung_capture_process_is_killed_and_replaced(mjpeg_server: StreamServer) -> None:
     """A read that hangs past every OpenCV timeout (simulated by freezing the capture child)."""
+    before = child_pids()  # other tests' servers may be children of this process too
     cam = open_camera(mjpeg_server.url, **FAST)
     col = Collector(cam)
     try:
         assert wait_for(lambda: len(col.got) >= 5, 15), cam.health()
         assert mjpeg_server.proc is not None
-        (capture_pid,) = child_pids() - {mjpeg_server.proc.pid}
+        ours = lambda: child_pids() - before - {mjpeg_server.proc.pid}  # type: ignore[union-attr]  # noqa: E731
+        # A capture child replaced at connect time may still be exiting: wait for the one live one.
+        assert wait_for(lambda: len(ours()) == 1, 5), (before, child_pids())
+        (capture_pid,) = ours()
         os.kill(capture_pid, signal.SIGSTOP)
         took = wait_for(lambda: cam.health().state == STALLED, 10)
         print(f"\nhung capture process: stalled and killed after {took} s (read timeout 2.0 s)")

@@ -69,9 +69,13 @@ def live_config(cameras: list[dict[str, Any]], tmp: Path, **live: Any) -> dict[s
 
 
 def health_states(db: Path, camera: str) -> list[str]:
+    """Health states written so far ([] while the service is still creating its store)."""
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return [r.state for r in read_health(conn, camera)]
+        try:
+            return [r.state for r in read_health(conn, camera)]
+        except sqlite3.OperationalError:  # file created, migrations not applied yet
+            return []
 
 
 def alerts(db: Path, kind: str | None = None) -> list[sqlite3.Row]:
