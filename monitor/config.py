@@ -81,8 +81,8 @@ class OutputsConfig(_Base):
     video_codec: str = Field("avc1", min_length=4, max_length=4, description="FourCC for mp4.")
     video_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
         "ultrafast",
-        description="libx264 preset of annotated.mp4 and alert clips: ultrafast ~3.6 ms/frame at 768x576 (files "
-        "~3x veryfast's, 10 ms), so encoding keeps up with detection on a 2-core CPU.",
+        description="libx264 preset of annotated.mp4 and alert clips: ultrafast ~3.3 ms/frame at "
+        "768x576 (files ~3x veryfast's, 10 ms), so encoding keeps up with detection on 2 cores.",
     )
 
 

@@ -6,6 +6,7 @@ box) and keeps a ``Track`` summary per id for dwell times and the dashboard.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import replace
 from typing import Any, Literal
@@ -91,7 +92,8 @@ class Tracker:
     def __init__(self, cfg: TrackerConfig, min_conf: float = 0.0) -> None:
         # ultralytics' trackers import torch (~1.5 s): start that now on a thread, so it overlaps
         # the detector's compile and the first frames instead of stalling the first update().
-        threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
+        if "ultralytics.trackers.bot_sort" not in sys.modules:
+            threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
         self.cfg = cfg
         self.min_conf = min_conf
         self._trackers: dict[str, Any] = {}

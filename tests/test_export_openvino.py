@@ -19,6 +19,7 @@ def test_int8_ir_export_detects_the_pets_walkers(
 
     from monitor.detectors.openvino import OpenVinoConfig, OpenVinoDetector
     from monitor.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
+    from training.evaluation import box_iou
     from training.export import export_openvino_int8
 
     frames = sorted((pets_dir / "img1").glob("*.jpg"))
@@ -34,10 +35,5 @@ def test_int8_ir_export_detects_the_pets_walkers(
         [a], [b] = det.detect([frame]), ref.detect([frame])
         total += len(b)
         if len(a) and len(b):
-            lt = np.maximum(a.xyxy[:, None, :2], b.xyxy[None, :, :2])
-            rb = np.minimum(a.xyxy[:, None, 2:], b.xyxy[None, :, 2:])
-            inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-            area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-            iou = inter / (area(a.xyxy)[:, None] + area(b.xyxy)[None] - inter)
-            found += int((iou.max(0) > 0.5).sum())
+            found += int((box_iou(a.xyxy, b.xyxy).max(0) > 0.5).sum())
     assert total >= 20 and found / total >= 0.9, (found, total)

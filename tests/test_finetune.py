@@ -115,10 +115,11 @@ def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) 
     mv = next(m for m in reg["models"] if m["version"] == "pets-ft-v1")
     assert mv["parent"] == "pets09-person-v1" and "heldout_after" in mv["metrics"]
     assert (reg["promoted"]["detector"] == "pets-ft-v1") == result["better"]
-    if result["openvino_int8"] is not None:  # openvino + nncf installed: the fast path too
-        assert mv["variants"]["openvino-int8"] == "pets-ft-v1-int8-openvino.xml"
-        from monitor.detectors.auto import AutoConfig, choose
+    # openvino and nncf are dependencies: the new version gets the fast CPU path too
+    assert result["openvino_int8"] == "pets-ft-v1-int8-openvino.xml"
+    assert mv["variants"]["openvino-int8"] == "pets-ft-v1-int8-openvino.xml"
+    from monitor.detectors.auto import AutoConfig, choose
 
-        assert choose(AutoConfig(device="cpu", weights="pets-ft-v1"), models).backend == "openvino"
+    assert choose(AutoConfig(device="cpu", weights="pets-ft-v1"), models).backend == "openvino"
     again = run_finetune(req, lambda *_: None)  # every stage is marked done: nothing reruns
     assert again == result

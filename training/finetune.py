@@ -352,34 +352,24 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         metrics = {"heldout_before": before, "heldout_after": after, "base": version}
         mv = copy_and_register(registry, req.name, result_from_run(run), split["data"],
                                parent=version, promote=req.promote and better, metrics=metrics)  # fmt: skip
-        fast = add_openvino_int8(registry, mv.version, Path(split["data"]), req.imgsz)
+        fast = _add_openvino_int8(registry, mv.version, Path(split["data"]), req.imgsz)
         return {"version": mv.version, "better": better, "promoted": req.promote and better,
                 "before": before, "after": after, "openvino_int8": fast}  # fmt: skip
 
     return stage("register", _register)  # type: ignore[no-any-return]
 
 
-def add_openvino_int8(registry: Any, version: str, data_yaml: Path, imgsz: int) -> str | None:
-    """Give a newly registered version its INT8 OpenVINO IR, so ``backend: auto`` keeps the fast
-    CPU path for it; calibrated on up to 150 of its training images. None (logged) if it cannot."""
-    import importlib.util
+def _add_openvino_int8(registry: Any, version: str, data_yaml: Path, imgsz: int) -> str | None:
+    """The new version's INT8 OpenVINO IR, calibrated on up to 150 of its training images, so
+    ``backend: auto`` keeps the fast CPU path for it. None (logged) if it cannot be made."""
     import logging
 
-    if not all(importlib.util.find_spec(m) for m in ("openvino", "nncf")):
-        return None
-    from training.export import export_openvino_int8
+    from training.workflows import add_openvino_int8
 
     images = sorted((data_yaml.parent / "images" / "train").iterdir())
-    calib = images[:: max(1, len(images) // 150)]
     try:
-        xml = export_openvino_int8(
-            registry.resolve_path(registry.get(version)),
-            registry.root / f"{version}-int8-openvino.xml",
-            calib,
-            imgsz,
-        )
+        xml = add_openvino_int8(registry, version, images[:: max(1, len(images) // 150)], imgsz)
     except Exception as err:  # noqa: BLE001 - the model is registered either way
         logging.getLogger(__name__).warning("no OpenVINO INT8 export of %s: %s", version, err)
         return None
-    registry.add_variant(version, "openvino-int8", xml)
-    return xml.name
+    return xml.name if xml is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,12 +236,7 @@ def export_version(
     Returns:
         Report: match check, per-variant mAP and median onnxruntime latency (ms/frame).
     """
-    from training.export import (
-        compare_detections,
-        export_onnx,
-        export_openvino_int8,
-        quantize_int8,
-    )
+    from training.export import compare_detections, export_onnx, quantize_int8
 
     mv = registry.get(version)
     pt = registry.resolve_path(mv)
@@ -257,19 +253,28 @@ def export_version(
         step = max(1, len(train_frames) // calib_images)
         q = quantize_int8(fp32, registry.root / f"{version}-int8.onnx", train_frames[::step], imgsz)
         registry.add_variant(version, "onnx-int8", q)
-        if _has("openvino") and _has("nncf"):
-            xml = registry.root / f"{version}-int8-openvino.xml"
-            export_openvino_int8(pt, xml, train_frames[:: max(1, step // 3)], imgsz)
-            registry.add_variant(version, "openvino-int8", xml)
+        add_openvino_int8(registry, version, train_frames[:: max(1, step // 3)], imgsz)
     report = {"check": check_json, **measure_variants(registry, version, data_yaml, imgsz)}
     registry.update_metrics(version, {"export": report})
     return report
 
 
-def _has(module: str) -> bool:
+def add_openvino_int8(
+    registry: ModelRegistry, version: str, calib_images: Sequence[Path], imgsz: int = 416
+) -> Path | None:
+    """Export a registered version's INT8 OpenVINO IR (NNCF on ``calib_images``) and register it
+    as its ``openvino-int8`` variant, so ``backend: auto`` runs it; None without openvino/nncf."""
     import importlib.util
 
-    return importlib.util.find_spec(module) is not None
+    from monitor.detectors.openvino import INT8_VARIANT, int8_ir_path
+    from training.export import export_openvino_int8
+
+    if not all(importlib.util.find_spec(m) for m in ("openvino", "nncf")):
+        return None
+    pt = registry.resolve_path(registry.get(version))
+    xml = export_openvino_int8(pt, int8_ir_path(pt), calib_images, imgsz)
+    registry.add_variant(version, INT8_VARIANT, xml)
+    return xml
 
 
 def measure_variants(

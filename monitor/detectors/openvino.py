@@ -39,6 +39,11 @@ class OpenVinoConfig(OnnxDetectorConfig):
     )
 
 
+def int8_ir_path(weights: Path) -> Path:
+    """Where a model's INT8 OpenVINO IR lives: ``<stem>-int8-openvino.xml`` beside its ``.pt``."""
+    return weights.with_name(f"{weights.stem}-int8-openvino.xml")
+
+
 def ov_model_path(weights: str | None, precision: str, models_dir: Path | str) -> Path:
     """The export to run: a named .onnx/.xml file, else the version's (or promoted) export."""
     if weights is not None and Path(weights).suffix in (".onnx", ".xml"):
@@ -46,20 +51,20 @@ def ov_model_path(weights: str | None, precision: str, models_dir: Path | str) -
     if precision == "fp32":
         return yolo_onnx_path(weights, models_dir)
     reg = ModelRegistry(models_dir)
-    mv = reg.promoted("detector") if weights in (None, "promoted") else None
-    if mv is None and weights not in (None, "promoted"):
+    if weights in (None, "promoted"):
+        mv = reg.promoted("detector")
+        if mv is None:
+            raise ModelNotFoundError(f"no promoted detector in {reg.file}")
+    else:
         try:
             mv = reg.get(str(weights))
-        except KeyError:
-            pt = resolve_model(weights, "detector", models_dir)
-            xml = pt.with_name(f"{pt.stem}-int8-openvino.xml")
+        except KeyError:  # a weights file outside the registry: its IR sits beside it
+            xml = int8_ir_path(resolve_model(weights, "detector", models_dir))
             if xml.is_file():
                 return xml
             raise ModelNotFoundError(
                 f"no INT8 OpenVINO export at {xml} (run `monitor export`)"
             ) from None
-    if mv is None:
-        raise ModelNotFoundError(f"no promoted detector in {reg.file}")
     try:
         return reg.resolve_path(mv, INT8_VARIANT)
     except KeyError:
