@@ -106,6 +106,9 @@ def distill(
     label: Annotated[
         bool, typer.Option(help="Label new frames; --no-label rebuilds from the JSONL written.")
     ] = True,
+    style: Annotated[
+        bool, typer.Option(help="Shift teacher box edges to the human labels' style per video.")
+    ] = True,
 ) -> None:
     """Teacher-ensemble pseudo-labels (WBF, flip TTA) over the shared footage, repaired along tracks."""
     from rich.progress import Progress
@@ -130,8 +133,10 @@ def distill(
     gt = read_mot(pets / "gt" / "gt.txt")
     human = {pets.name: {f: gt.get(f, []) for f in range(1, 31)}}
     params = RepairParams(label_score=label_score, track_score=track_score)
-    data_yaml, report = build_student_dataset(jsonl, out, params, human, human_repeat=human_repeat)
-    console.print({"data": str(data_yaml), **report["total"]})
+    data_yaml, report = build_student_dataset(
+        jsonl, out, params, human, human_repeat=human_repeat, style=style
+    )
+    console.print({"data": str(data_yaml), **report["total"], "style": report["style"]})
 
 
 def _advance(bar: Any, task: Any, total: int, i: int, todo: int, _ms: float) -> None:

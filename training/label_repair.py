@@ -203,11 +203,14 @@ def build_student_dataset(
     val: float = 0.1,
     gap: int = 10,
     human_repeat: int = 1,
+    style: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """Pseudo-label JSONL -> repaired labels -> time-block train/val split -> YOLO dataset.
 
     ``human_repeat`` > 1 oversamples the human-labelled training frames (their box style is the
-    one evaluation measures; the teachers' boxes are looser or tighter per class).
+    one evaluation measures; the teachers' boxes are looser or tighter per class). ``style``
+    moves the teacher boxes of each video that has human labels to the human box style
+    (:mod:`training.label_style`).
 
     Returns:
         ``data.yaml`` and a report: repair params, total and per-video repair counts (also
@@ -217,6 +220,7 @@ def build_student_dataset(
 
     from training.datasets import check_no_leak, time_block_split, write_dataset
     from training.distill import STUDENT_NAMES, read_pseudo, student_frames
+    from training.label_style import apply_style, fit_style
 
     params = params or RepairParams()
     rows = read_pseudo(jsonl)
@@ -225,6 +229,8 @@ def build_student_dataset(
         v: dict(repair_rows([r for r in rows if r["video"] == v], params)[1])
         for v in sorted({str(r["video"]) for r in rows})
     }
+    styles = fit_style(labels, human or {}) if style else {}
+    labels = apply_style(labels, styles)
     splits = time_block_split(student_frames(rows, labels, human), val=val, test=0.0, gap=gap)
     splits.pop("test")
     check_no_leak(splits, gap=gap)
@@ -234,6 +240,7 @@ def build_student_dataset(
         "params": {**params.__dict__, "human_repeat": human_repeat},
         "total": dict(total),
         "per_video": per_video,
+        "style": {f"{v}/{c}": s.__dict__ for (v, c), s in styles.items()},
     }
     (Path(out) / "repair.json").write_text(json.dumps(report, indent=2))
     return data, report
