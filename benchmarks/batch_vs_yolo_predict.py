@@ -40,7 +40,18 @@ from bench_accuracy import (  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
-INT8 = "pets09-person-v1-int8.onnx"
+
+
+def _promoted_int8() -> str:
+    """The promoted detector's INT8 ONNX export (registry variant ``onnx-int8``)."""
+    from monitor.registry import ModelRegistry
+
+    reg = ModelRegistry()
+    mv = reg.promoted()
+    return str(reg.resolve_path(mv, "onnx-int8")) if mv and "onnx-int8" in mv.variants else ""
+
+
+INT8 = _promoted_int8()
 GATE, FULL = {"motion_gating": True}, {"motion_gating": False}
 # Raw runtimes run one inference thread: under contention (a shared 2-core machine) two threads
 # were 1.2-1.9x slower, and with the other core the tracker, decoding and encoding still overlap.

@@ -97,6 +97,12 @@ def test_privacy_mask_is_black_in_every_stored_frame(batch_out: Path) -> None:
         assert inner.max() <= 40 and inner.mean() < 4, f"{name}: mask not black"
 
 
+def _persons(detector, image: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """xyxy of the person boxes ``detector`` finds in ``image`` (vehicles are not redacted)."""
+    [d] = detector.detect([Frame("x", 0, 0.0, image)])
+    return d.xyxy[np.array(d.names) == "person"].reshape(-1, 4)
+
+
 def test_redacted_persons_are_gone_from_stored_snapshots(batch_out: Path, pets36: Path, detector):
     snaps = sorted((batch_out / "alerts").glob("*.jpg"))
     from monitor.store import StoreReader
@@ -109,21 +115,24 @@ def test_redacted_persons_are_gone_from_stored_snapshots(batch_out: Path, pets36
         original = cv2.imread(str(pets36 / "img1" / f"{alert.frame_index + 1:06d}.jpg"))
         stored = cv2.imread(str(snap))
         # the people the pipeline reported on that frame (tracked detections, what is redacted)
-        boxes = np.array([b["xyxy"] for b in records[alert.frame_index]["boxes"]], float)
-        assert detector.detect([Frame("x", 0, 0.0, original)])[0].xyxy.size
-        after = detector.detect([Frame("x", 0, 0.0, stored)])[0]
-        for box in boxes:
+        people = [b for b in records[alert.frame_index]["boxes"] if b["class"] == "person"]
+        boxes = np.array([b["xyxy"] for b in people], float)
+        assert _persons(detector, original).size
+        after = _persons(detector, stored)
+        for k, box in enumerate(boxes):
             if box[0] > 540 - 5 and box[1] > 90 - 5 and box[3] < 200 + 5:
                 continue  # inside the privacy mask: black anyway
+            if any(iou(box, other) > 0.1 for m, other in enumerate(boxes) if m != k):
+                continue  # other boxes' outlines and labels are drawn across it: not judgeable
             ratio = sharpness(stored, box) / max(sharpness(original, box), 1e-6)
-            found = [iou(box, b) for b in after.xyxy]
-            # drawn outlines and labels of overlapping boxes keep some edges inside a blurred box:
+            found = [iou(box, b) for b in after]
             # either check may carry it (the detector no longer sees the person, or no detail)
             hidden = max(found, default=0.0) < 0.5 or ratio < 0.25
             assert hidden, f"{snap.name}: person {box} still detected and sharp ({ratio:.2f})"
             undetected += max(found, default=0.0) < 0.5
             checked += 1
     assert checked >= len(snaps), "every snapshot must have had people to redact"
+    assert undetected >= checked // 2, f"only {undetected}/{checked} redacted people undetectable"
     print(f"redaction: {undetected}/{checked} people no longer detected in stored snapshots")
 
 

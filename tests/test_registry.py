@@ -116,6 +116,12 @@ def test_project_registry_promotes_an_existing_detector() -> None:
     assert mv is not None, f"no promoted detector in {reg.file}"
     path = reg.resolve_path(mv)
     assert path.is_file() and path.stat().st_size < 20e6
-    assert mv.metrics["map50"] > mv.metrics["teacher"]["map50"]
+    # Issue 13's rule: promoted only if it beats both teachers and the old default on PETS gt 41-60.
+    held = mv.metrics["pets_heldout_41_60"]
+    own = held[mv.version]["predict"]
+    for rival in ("nanodet", "centernet", "pets09-person-v1"):
+        assert own["map50"] > held[rival]["predict"]["map50"], rival
+        assert own["map50_95"] > held[rival]["predict"]["map50_95"], rival
+    assert "pets09-person-v1" in {m.version for m in reg.list("detector")}  # kept registered
     for variant in mv.variants:
         assert reg.resolve_path(mv, variant).is_file()

@@ -128,7 +128,7 @@ class YoloRawDetector:
 
     Example:
         >>> det = OnnxDetector(OnnxConfig())  # the promoted model's .onnx
-        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.zeros((240, 320, 3), np.uint8))])
+        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.full((240, 320, 3), 114, np.uint8))])
         >>> len(d), d.class_names[0]
         (0, 'person')
     """

@@ -64,7 +64,7 @@ class UltralyticsDetector:
 
     Example:
         >>> det = UltralyticsDetector(UltralyticsConfig(imgsz=416))  # the promoted model
-        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.zeros((240, 320, 3), np.uint8))])
+        >>> [d] = det.detect([Frame("cam", 0, 0.0, np.full((240, 320, 3), 114, np.uint8))])
         >>> len(d), d.class_names[0]
         (0, 'person')
     """
