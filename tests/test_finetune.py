@@ -94,12 +94,14 @@ def test_review_records_become_training_frames(tmp_path: Path, pets_dir: Path) -
 
 @pytest.mark.slow
 def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) -> None:
+    """From the promoted default (the 8-class student) on person-only MOT labels, as a user would."""
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy2(REPO / "models" / "pets09-person-v1.pt", models)
     registry = json.loads((REPO / "models" / "registry.json").read_text())
-    keep = [m for m in registry["models"] if m["version"] == "pets09-person-v1"]
-    registry.update(models=keep, promoted={"detector": "pets09-person-v1"}, history={})
+    base = registry["promoted"]["detector"]
+    [entry] = [m for m in registry["models"] if m["version"] == base]
+    shutil.copy2(REPO / "models" / entry["path"], models)
+    registry.update(models=[{**entry, "variants": {}}], promoted={"detector": base}, history={})
     (models / "registry.json").write_text(json.dumps(registry))
     req = FinetuneRequest(
         footage=(pets_subset,), labels=(pets_dir / "gt" / "gt.txt",), name="pets-ft-v1",
@@ -113,7 +115,7 @@ def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) 
     assert result["before"]["images"] == result["after"]["images"] > 0
     reg = json.loads((models / "registry.json").read_text())
     mv = next(m for m in reg["models"] if m["version"] == "pets-ft-v1")
-    assert mv["parent"] == "pets09-person-v1" and "heldout_after" in mv["metrics"]
+    assert mv["parent"] == base and "heldout_after" in mv["metrics"]
     assert (reg["promoted"]["detector"] == "pets-ft-v1") == result["better"]
     # openvino and nncf are dependencies: the new version gets the fast CPU path too
     assert result["openvino_int8"] == "pets-ft-v1-int8-openvino.xml"
