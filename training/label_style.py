@@ -3,7 +3,7 @@
 Teachers and human annotators agree on *where* a person is but not on how wide the box is (on
 PETS the fused teacher boxes are ~13 % wider than the MOT ground truth: arms and shadows). A
 student trained on both learns a blend and loses mAP50-95. Where a video has human labels on
-some frames, the mean offset of each edge (as a fraction of the teacher box's width or height)
+some frames, the median offset of each edge (as a fraction of the teacher box's width or height)
 between matched teacher and human boxes is fitted per class and applied to that video's teacher
 boxes. Videos without human labels are left as the teachers drew them.
 """
@@ -23,7 +23,7 @@ __all__ = ["EdgeStyle", "apply_style", "fit_style"]
 
 @dataclass(frozen=True)
 class EdgeStyle:
-    """Mean edge offsets (x1, y1, x2, y2), as fractions of the teacher box's width/height.
+    """Median edge offsets (x1, y1, x2, y2), as fractions of the teacher box's width/height.
 
     ``pairs`` is how many teacher/human box pairs were matched; ``iou_before`` / ``iou_after``
     their mean IoU before and after the shift (in-sample) and ``iou_heldout`` the mean IoU after a
@@ -37,11 +37,11 @@ class EdgeStyle:
     iou_heldout: float
 
     def shift(self, box: Box) -> Box:
-        """``box`` with its edges moved by the offsets."""
+        """``box`` with its edges moved by the offsets (unchanged if that would leave no area)."""
         w, h = box.x2 - box.x1, box.y2 - box.y1
         d = self.offsets
-        return Box(box.cls, box.x1 + d[0] * w, box.y1 + d[1] * h, box.x2 + d[2] * w,
-                   box.y2 + d[3] * h, box.score)  # fmt: skip
+        x1, y1, x2, y2 = box.x1 + d[0] * w, box.y1 + d[1] * h, box.x2 + d[2] * w, box.y2 + d[3] * h
+        return Box(box.cls, x1, y1, x2, y2, box.score) if x2 > x1 and y2 > y1 else box
 
 
 def _pairs(teacher: Sequence[Box], human: Sequence[Box], min_iou: float) -> list[tuple[Box, Box]]:
@@ -82,8 +82,8 @@ def _mean_iou(pairs: Sequence[tuple[Box, Box]], style: EdgeStyle | None) -> floa
 
 
 def _style(offsets: np.ndarray) -> EdgeStyle:
-    mean = np.median(offsets, axis=0) if len(offsets) else np.zeros(4)
-    return EdgeStyle(tuple(float(v) for v in mean), len(offsets), 0.0, 0.0, 0.0)  # type: ignore[arg-type]
+    median = np.median(offsets, axis=0) if len(offsets) else np.zeros(4)
+    return EdgeStyle(tuple(float(v) for v in median), len(offsets), 0.0, 0.0, 0.0)  # type: ignore[arg-type]
 
 
 def fit_style(
@@ -98,7 +98,7 @@ def fit_style(
         teacher: Teacher boxes per ``(video, frame)`` (e.g. after label repair).
         human: ``video -> frame -> boxes`` of human labels on some of the same frames.
         min_iou: A teacher and a human box pair up only at this IoU or more.
-        min_pairs: Fewer matched pairs than this fit nothing (too few to trust a mean).
+        min_pairs: Fewer matched pairs than this fit nothing (too few to trust a median).
     """
     out: dict[tuple[str, int], EdgeStyle] = {}
     for video, frames in human.items():
