@@ -38,10 +38,13 @@ class EdgeStyle:
 
     def shift(self, box: Box) -> Box:
         """``box`` with its edges moved by the offsets (unchanged if that would leave no area)."""
-        w, h = box.x2 - box.x1, box.y2 - box.y1
-        d = self.offsets
-        x1, y1, x2, y2 = box.x1 + d[0] * w, box.y1 + d[1] * h, box.x2 + d[2] * w, box.y2 + d[3] * h
-        return Box(box.cls, x1, y1, x2, y2, box.score) if x2 > x1 and y2 > y1 else box
+        return _shift(box, self.offsets)
+
+
+def _shift(box: Box, d: Sequence[float]) -> Box:
+    w, h = box.x2 - box.x1, box.y2 - box.y1
+    x1, y1, x2, y2 = box.x1 + d[0] * w, box.y1 + d[1] * h, box.x2 + d[2] * w, box.y2 + d[3] * h
+    return Box(box.cls, x1, y1, x2, y2, box.score) if x2 > x1 and y2 > y1 else box
 
 
 def _pairs(teacher: Sequence[Box], human: Sequence[Box], min_iou: float) -> list[tuple[Box, Box]]:
@@ -72,18 +75,20 @@ def _offsets(pairs: Sequence[tuple[Box, Box]]) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, 4)
 
 
-def _mean_iou(pairs: Sequence[tuple[Box, Box]], style: EdgeStyle | None) -> float:
+def _mean_iou(pairs: Sequence[tuple[Box, Box]], offsets: Sequence[float] | None) -> float:
     vals = []
     for t, h in pairs:
-        s = style.shift(t) if style else t
+        s = _shift(t, offsets) if offsets is not None else t
         vals.append(box_iou(np.array([[s.x1, s.y1, s.x2, s.y2]]),
                             np.array([[h.x1, h.y1, h.x2, h.y2]]))[0, 0])  # fmt: skip
     return float(np.mean(vals)) if vals else 0.0
 
 
-def _style(offsets: np.ndarray) -> EdgeStyle:
-    median = np.median(offsets, axis=0) if len(offsets) else np.zeros(4)
-    return EdgeStyle(tuple(float(v) for v in median), len(offsets), 0.0, 0.0, 0.0)  # type: ignore[arg-type]
+def _median(pairs: Sequence[tuple[Box, Box]]) -> tuple[float, float, float, float]:
+    """Median edge offsets of ``pairs`` (zeros when there are none)."""
+    offsets = _offsets(pairs)
+    m = np.median(offsets, axis=0) if len(offsets) else np.zeros(4)
+    return (float(m[0]), float(m[1]), float(m[2]), float(m[3]))
 
 
 def fit_style(
@@ -115,13 +120,13 @@ def fit_style(
             pairs = [p for ps in per_frame.values() for p in ps]
             if len(pairs) < min_pairs:
                 continue
-            full = _style(_offsets(pairs))
+            full = _median(pairs)
             loo = []
             for f, ps in per_frame.items():
-                rest = [p for g, qs in per_frame.items() if g != f for p in qs]
-                loo += [_mean_iou([p], _style(_offsets(rest))) for p in ps]
+                rest = _median([p for g, qs in per_frame.items() if g != f for p in qs])
+                loo += [_mean_iou([p], rest) for p in ps]
             out[(video, cls)] = EdgeStyle(
-                full.offsets, len(pairs), round(_mean_iou(pairs, None), 4),
+                full, len(pairs), round(_mean_iou(pairs, None), 4),
                 round(_mean_iou(pairs, full), 4), round(float(np.mean(loo)), 4),
             )  # fmt: skip
     return out
