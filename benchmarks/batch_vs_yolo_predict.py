@@ -41,17 +41,7 @@ from bench_accuracy import (  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
 
-
-def _promoted_int8() -> str:
-    """The promoted detector's INT8 ONNX export (registry variant ``onnx-int8``)."""
-    from monitor.registry import ModelRegistry
-
-    reg = ModelRegistry()
-    mv = reg.promoted()
-    return str(reg.resolve_path(mv, "onnx-int8")) if mv and "onnx-int8" in mv.variants else ""
-
-
-INT8 = _promoted_int8()
+INT8 = "onnx-int8"  # stands for the benchmarked version's INT8 ONNX export (registry variant)
 GATE, FULL = {"motion_gating": True}, {"motion_gating": False}
 # Raw runtimes run one inference thread: under contention (a shared 2-core machine) two threads
 # were 1.2-1.9x slower, and with the other core the tracker, decoding and encoding still overlap.
@@ -138,13 +128,33 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def _mode_config(base: dict[str, Any], mode: dict[str, Any], imgsz: int, path: Path) -> Path:
+def _mode_config(
+    base: dict[str, Any], mode: dict[str, Any], imgsz: int, path: Path, weights: str | None
+) -> Path:
+    """A mode's config file; its model is ``weights`` (the promoted one when None), as for the
+    ``yolo predict`` peers."""
     cfg = json.loads(json.dumps(base))
     for section, values in mode.items():
         cfg.setdefault(section, {}).update(values)
-    cfg.setdefault("model", {}).update(imgsz=imgsz, device="cpu")
+    model = cfg.setdefault("model", {})
+    model.update(imgsz=imgsz, device="cpu")
+    if model.get("weights") == INT8:
+        model["weights"] = _int8_export(weights)
+    elif weights is not None:
+        model.setdefault("weights", weights)
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def _int8_export(version: str | None) -> str:
+    """The INT8 ONNX export of a registered version (the promoted one when None)."""
+    from monitor.registry import ModelRegistry
+
+    reg = ModelRegistry()
+    mv = reg.promoted() if version is None else reg.get(version)
+    if mv is None:
+        raise SystemExit(f"no promoted detector in {reg.file}")
+    return str(reg.resolve_path(mv, INT8))
 
 
 def _peers(weights: Path, src: Path, imgsz: int, modes: list[str], cfgs: dict[str, Path],
@@ -206,7 +216,7 @@ def _accuracy(out: Path, modes: list[str], gt: Path | None, conf: float) -> dict
 def run_dataset(name: str, src: Path, args: argparse.Namespace, modes: list[str], tmp: Path,
                 base_cfg: dict[str, Any], weights: Path, gt: Path | None, yolo: bool) -> dict[str, Any]:  # fmt: skip
     """All peers on one dataset, alternating, ``args.rounds`` rounds; rows with accuracy."""
-    cfgs = {m: _mode_config(base_cfg, MODES[m], args.imgsz, tmp / f"{name}-{i}.yaml")
+    cfgs = {m: _mode_config(base_cfg, MODES[m], args.imgsz, tmp / f"{name}-{i}.yaml", args.weights)
             for i, m in enumerate(modes)}  # fmt: skip
     out = tmp / f"out-{name}"
     peers = _peers(weights, src, args.imgsz, modes, cfgs, out, yolo)
@@ -243,7 +253,7 @@ def run_profiles(
     """Per-stage profile of each mode on ``seq``, each in a fresh process."""
     out = {}
     for i, m in enumerate(modes):
-        cfg = _mode_config(base, MODES[m], args.imgsz, tmp / f"profile-{i}.yaml")
+        cfg = _mode_config(base, MODES[m], args.imgsz, tmp / f"profile-{i}.yaml", args.weights)
         for flag in ("", "--overlap"):
             cmd = [
                 sys.executable,
