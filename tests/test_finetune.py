@@ -92,6 +92,42 @@ def test_review_records_become_training_frames(tmp_path: Path, pets_dir: Path) -
     assert len(positive.boxes) >= 3  # the marked person plus the teacher's walkers
 
 
+COCO8 = {0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 4: "airplane", 5: "bus", 6: "train",
+          7: "truck"}  # fmt: skip
+VEHICLES_TOP_RIGHT = (640, 30, 768, 110)  # PETS: a parked van and car at the top right edge
+
+
+def _inside(b: Box, area: tuple[int, int, int, int]) -> bool:
+    return b.x1 >= area[0] and b.y1 >= area[1] and b.x2 <= area[2] and b.y2 <= area[3]
+
+
+def test_person_only_labels_are_completed_with_the_teachers_vehicles(pets_dir: Path) -> None:
+    """MOT gt marks people only; the parked vehicles must not become background for the student."""
+    from training.finetune import complete_labels, make_teacher
+    from training.partial_labels import complete, key
+
+    human = labels_for(pets_dir, pets_dir / "gt" / "gt.txt", {0: "person"})[:3]
+    extra = complete_labels(human, make_teacher("nanodet", 0.35), COCO8, lambda *_: None)
+    assert set(extra) == {key(fr) for fr in human}
+    boxes = {k: [Box(int(b[0]), *map(float, b[1:6])) for b in v] for k, v in extra.items()}
+    for fr in human:
+        added = boxes[key(fr)]
+        assert all(b.cls != 0 for b in added)  # the human's people are never touched
+        assert len(added) == 2 and all(_inside(b, VEHICLES_TOP_RIGHT) for b in added), added
+        assert {b.cls for b in added} <= {2, 7}  # car / truck; the van's two classes fused to one
+        done = complete(fr, boxes)
+        assert done.boxes[: len(fr.boxes)] == fr.boxes and len(done.boxes) == len(fr.boxes) + 2
+
+
+def test_frames_without_any_human_box_are_not_completed() -> None:
+    from training.partial_labels import completion
+
+    teacher = [Box(2, 650, 45, 722, 99, 0.6), Box(7, 651, 45, 721, 99, 0.5)]
+    assert completion(teacher, set()) == []
+    assert completion(teacher, {0}) == [teacher[0]]  # car and truck on one van: one label
+    assert completion(teacher, {0, 2}) == [teacher[1]]
+
+
 @pytest.mark.slow
 def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) -> None:
     """From the promoted default (the 8-class student) on person-only MOT labels, as a user would."""
@@ -110,7 +146,18 @@ def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) 
     )  # fmt: skip
     seen: list[str] = []
     result = run_finetune(req, lambda stage, frac, msg: seen.append(stage))
-    assert {"import", "split", "before", "train", "after", "register"} <= set(seen)
+    assert {"import", "complete", "split", "before", "train", "after", "register"} <= set(seen)
+    # person-only gt: training frames carry the teacher's vehicles too, held-out frames do not
+    split = read_stage(req.work, "split")
+    assert all(b[0] == 0 for row in split["test"] for b in row[5])
+    labels = req.work / "dataset" / "labels" / "train"
+    classes = {
+        line.split()[0]
+        for txt in labels.glob("*.txt")
+        for line in txt.read_text().split("\n")
+        if line
+    }
+    assert "0" in classes and classes & {"2", "7"}
     assert result["version"] == "pets-ft-v1" and (models / "pets-ft-v1.pt").is_file()
     assert result["before"]["images"] == result["after"]["images"] > 0
     reg = json.loads((models / "registry.json").read_text())

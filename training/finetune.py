@@ -4,7 +4,9 @@ Each stage writes its result to ``<work>/stages/<stage>.json`` when it ends; a r
 work folder skips finished stages, so an interrupted ``monitor finetune`` resumes where it stopped
 (training itself resumes from ultralytics' ``last.pt``). The held-out block of each video is the
 last time block of its frames, preferring human-labelled frames; nothing within ``gap`` frames of
-it is trained on. Review records from the dashboard's store (``--store``) join the training split
+it is trained on. Human labels that cover only some classes (say, people alone) are completed with
+the teacher's boxes of the other classes on the training side (``training.partial_labels``), so the
+default's other classes are not trained away. Review records from the dashboard's store (``--store``) join the training split
 only: a rejected alert's snapshot as a hard negative (background, no boxes), a "missed object" mark
 as a positive box on that snapshot, together with the teacher's other boxes there.
 """
@@ -28,11 +30,12 @@ from training.datasets import (
 )
 from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, iter_images
 from training.labels import Box, LabeledFrame
+from training.partial_labels import complete, completion, covered_classes, key
 
 Progress = Callable[[str, float, str], None]
 """Called with (stage, fraction done 0-1, message)."""
 
-STAGES = ("import", "teacher", "split", "before", "train", "after", "register")
+STAGES = ("import", "teacher", "complete", "split", "before", "train", "after", "register")
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,11 @@ def boxes_of(dets: Any, by_name: Mapping[str, int]) -> list[Box]:
 
 
 def teacher_label(
-    refs: Sequence[FrameRef], detector: Any, names: Mapping[int, str], progress: Progress
+    refs: Sequence[FrameRef],
+    detector: Any,
+    names: Mapping[int, str],
+    progress: Progress,
+    stage: str = "teacher",
 ) -> list[LabeledFrame]:
     """Stage ``teacher``: the teacher's boxes of the classes ``names`` has, mapped by name."""
     from monitor.types import Frame
@@ -149,7 +156,22 @@ def teacher_label(
         [dets] = detector.detect([Frame(ref.video, ref.frame, 0.0, image)])
         boxes = tuple(boxes_of(dets, by_name))
         out.append(LabeledFrame(ref.video, ref.frame, ref.image, boxes, "teacher", ref.from_video))
-        progress("teacher", i / max(len(refs), 1), f"{ref.video} frame {ref.frame}")
+        progress(stage, i / max(len(refs), 1), f"{ref.video} frame {ref.frame}")
+    return out
+
+
+def complete_labels(
+    labelled: Sequence[LabeledFrame], detector: Any, names: Mapping[int, str], progress: Progress
+) -> dict[str, list[list[Any]]]:
+    """Stage ``complete``: per human-labelled frame, the teacher's boxes of the classes its video's
+    labels do not cover (see ``training.partial_labels``), as ``key -> [cls, x1, y1, x2, y2, s]``."""
+    covered = covered_classes(labelled)
+    todo = [fr for fr in labelled if covered[fr.video] and set(names) - covered[fr.video]]
+    taught = teacher_label([_ref(fr) for fr in todo], detector, names, progress, "complete")
+    out = {}
+    for fr, t in zip(todo, taught, strict=True):
+        if add := completion(t.boxes, covered[fr.video]):
+            out[key(fr)] = [[b.cls, b.x1, b.y1, b.x2, b.y2, b.score] for b in add]
     return out
 
 
@@ -305,21 +327,26 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         return write_stage(work, name, fn())
 
     imported = stage("import", lambda: import_footage(req, names))
+    teacher = lambda: make_teacher(req.teacher, req.teacher_conf, req.models_dir)  # noqa: E731
 
     def _teach() -> list[Any]:
         refs = [FrameRef(v, f, Path(p), bool(fv)) for v, f, p, fv in imported["unlabeled"]]
-        det = make_teacher(req.teacher, req.teacher_conf, req.models_dir)
-        frames = teacher_label(refs, det, names, progress)
+        frames = teacher_label(refs, det := teacher(), names, progress)
         if req.store is not None:
             frames += review_frames(req.store, det, names, req.teacher_conf)
         return [_frame_json(fr) for fr in frames]
 
     taught = stage("teacher", _teach)
+    labelled = [_frame_from_json(r) for r in imported["labelled"]]
+    extra = stage("complete", lambda: complete_labels(labelled, teacher(), names, progress))
 
     def _split() -> dict[str, Any]:
-        frames = [_frame_from_json(r) for r in imported["labelled"] + taught]
+        frames = labelled + [_frame_from_json(r) for r in taught]
         review = [fr for fr in frames if fr.source == "review"]
         splits = split_frames([fr for fr in frames if fr.source != "review"])
+        boxes = {k: [Box(int(b[0]), *map(float, b[1:6])) for b in v] for k, v in extra.items()}
+        for s in ("train", "val"):  # the held-out frames keep the human boxes alone
+            splits[s] = [complete(fr, boxes) for fr in splits[s]]
         splits["train"] += review
         data = write_split(work, splits, names)
         test = [_frame_json(fr) for fr in splits["test"]]
@@ -360,15 +387,15 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
 
 
 def _add_openvino_int8(registry: Any, version: str, data_yaml: Path, imgsz: int) -> str | None:
-    """The new version's INT8 OpenVINO IR, calibrated on up to 150 of its training images, so
-    ``backend: auto`` keeps the fast CPU path for it. None (logged) if it cannot be made."""
+    """The new version's INT8 OpenVINO IR (``training.workflows.add_openvino_int8``), so ``backend:
+    auto`` keeps the fast CPU path for it. None (logged) if it cannot be made."""
     import logging
 
     from training.workflows import add_openvino_int8
 
     images = sorted((data_yaml.parent / "images" / "train").iterdir())
     try:
-        xml = add_openvino_int8(registry, version, images[:: max(1, len(images) // 150)], imgsz)
+        xml = add_openvino_int8(registry, version, images, imgsz)
     except Exception as err:  # noqa: BLE001 - the model is registered either way
         logging.getLogger(__name__).warning("no OpenVINO INT8 export of %s: %s", version, err)
         return None

@@ -253,17 +253,21 @@ def export_version(
         step = max(1, len(train_frames) // calib_images)
         q = quantize_int8(fp32, registry.root / f"{version}-int8.onnx", train_frames[::step], imgsz)
         registry.add_variant(version, "onnx-int8", q)
-        add_openvino_int8(registry, version, train_frames[:: max(1, step // 3)], imgsz)
+        add_openvino_int8(registry, version, train_frames, imgsz)
     report = {"check": check_json, **measure_variants(registry, version, data_yaml, imgsz)}
     registry.update_metrics(version, {"export": report})
     return report
 
 
 def add_openvino_int8(
-    registry: ModelRegistry, version: str, calib_images: Sequence[Path], imgsz: int = 416
+    registry: ModelRegistry, version: str, train_images: Sequence[Path], imgsz: int = 416
 ) -> Path | None:
-    """Export a registered version's INT8 OpenVINO IR (NNCF on ``calib_images``) and register it
-    as its ``openvino-int8`` variant, so ``backend: auto`` runs it; None without openvino/nncf."""
+    """Export a registered version's INT8 OpenVINO IR and register it as its ``openvino-int8``
+    variant, so ``backend: auto`` runs it; None without openvino/nncf.
+
+    NNCF calibrates on every ``len // 192``-th of ``train_images`` (about 192 frames, spread over
+    the sorted list so every video is represented); ``monitor export`` and ``monitor finetune`` share it.
+    """
     import importlib.util
 
     from monitor.detectors.openvino import INT8_VARIANT, int8_ir_path
@@ -272,7 +276,8 @@ def add_openvino_int8(
     if not all(importlib.util.find_spec(m) for m in ("openvino", "nncf")):
         return None
     pt = registry.resolve_path(registry.get(version))
-    xml = export_openvino_int8(pt, int8_ir_path(pt), calib_images, imgsz)
+    calib = list(train_images)[:: max(1, len(train_images) // 192)]
+    xml = export_openvino_int8(pt, int8_ir_path(pt), calib, imgsz)
     registry.add_variant(version, INT8_VARIANT, xml)
     return xml
 
