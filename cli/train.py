@@ -125,6 +125,9 @@ def train(
     project: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs/train"),
     name: Annotated[str, typer.Option(help="Run name.")] = "exp",
     resume: Annotated[bool, typer.Option(help="Resume: --base is the run's last.pt.")] = False,
+    camera_aug: Annotated[
+        bool, typer.Option(help="Night, IR, blur and JPEG augmentation (training/camera_augment).")
+    ] = True,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Other ultralytics train argument, KEY=VALUE (repeatable)."),
@@ -155,7 +158,7 @@ def train(
 
         result = run_train(
             data, base_path, epochs, imgsz, batch, project, name, hours, patience, workers,
-            resume=resume, on_epoch=on_epoch, **_overrides(set_ or []),
+            resume=resume, on_epoch=on_epoch, camera_aug=camera_aug, **_overrides(set_ or []),
         )  # fmt: skip
     console.print(f"best weights: {result.best}  ({result.epochs} epochs, {result.seconds:.0f} s)")
     if register:

@@ -67,6 +67,7 @@ def train(
     device: str = "cpu",
     resume: bool = False,
     on_epoch: EpochCallback | None = None,
+    camera_aug: bool = True,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune (a ``.pt`` base) or train from scratch (a model ``.yaml``) with ultralytics.
@@ -82,6 +83,8 @@ def train(
         device: ``cpu``, ``0`` ...
         resume: Continue the interrupted run whose ``last.pt`` is ``base``.
         on_epoch: Progress callback, see :data:`EpochCallback`.
+        camera_aug: Add ``training.camera_augment`` (night, IR, blur, JPEG) to ultralytics'
+            augmentation; needs albumentations.
         **overrides: Any other ultralytics train argument (lr0, optimizer, mosaic, seed ...).
     """
     configure_offline()
@@ -110,6 +113,10 @@ def train(
     }
     if hours:
         args["time"] = hours
+    if camera_aug and not resume:
+        from training.camera_augment import camera_augmentations
+
+        args["augmentations"] = camera_augmentations()
     args.update(overrides)
     start = time.monotonic()
     if resume:  # checkpoint arguments win, except these ultralytics lets a resume change
@@ -127,7 +134,7 @@ def train(
         save_dir=save_dir,
         epochs=int(trainer.epoch) + 1,
         seconds=round(time.monotonic() - start, 1),
-        args=args,
+        args={k: v for k, v in args.items() if k != "augmentations"} | {"camera_aug": camera_aug},
         metrics=_metric_floats(trainer.metrics or {}),
     )
 
@@ -156,7 +163,8 @@ def result_from_run(save_dir: str | Path) -> TrainResult:
         save_dir=run,
         epochs=len(rows),
         seconds=round(float(last["time"]), 1),
-        args={k: args[k] for k in keep if k in args},
+        args={k: args[k] for k in keep if k in args}
+        | {"camera_aug": bool(args.get("augmentations"))},
         metrics={k: round(float(v), 5) for k, v in last.items() if k.startswith("metrics/")},
     )
 
