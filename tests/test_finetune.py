@@ -172,3 +172,30 @@ def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) 
     assert choose(AutoConfig(device="cpu", weights="pets-ft-v1"), models).backend == "openvino"
     again = run_finetune(req, lambda *_: None)  # every stage is marked done: nothing reruns
     assert again == result
+
+
+def test_registered_checkpoints_carry_no_machine_paths(tmp_path: Path) -> None:
+    """The promoted .pt, re-written as the registry now writes it: same model, portable args."""
+    import torch
+
+    from monitor.runtime import configure_offline
+    from training.checkpoints import write_portable
+
+    configure_offline()
+    from ultralytics import YOLO
+
+    src = REPO / "models" / "coco6-student-v4.pt"
+    dst = tmp_path / "models" / "v4.pt"
+    saved = torch.load(src, map_location="cpu", weights_only=False)["train_args"]
+    # the machine it was trained on: repository /work/main, home /root
+    repo, home = Path(saved["model"]).parents[1], Path(saved["project"]).parents[2]
+    args = write_portable(src, dst, repo, home)
+    assert args["model"] == "models/coco6-student-v3.pt"
+    assert args["data"].startswith("~/") and args["project"].startswith("~/")
+    ckpt = torch.load(dst, map_location="cpu", weights_only=False)
+    assert "git" not in ckpt and ckpt["train_args"] == args
+    before = torch.load(src, map_location="cpu", weights_only=False)["model"].state_dict()
+    after = ckpt["model"].state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert YOLO(str(dst)).names == YOLO(str(src)).names

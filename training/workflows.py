@@ -8,7 +8,6 @@ ground-truth frames 41-60 held out as the test split no training step sees.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -85,10 +84,13 @@ def copy_and_register(
     promote: bool = False,
     metrics: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Copy a run's ``best.pt`` to ``<registry>/<version>.pt`` and register it with its lineage."""
+    """Copy a run's ``best.pt`` to ``<registry>/<version>.pt`` (without machine paths, see
+    ``training.checkpoints``) and register it with its lineage."""
+    from training.checkpoints import write_portable
+
     dst = registry.root / f"{version}.pt"
     registry.root.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(result.best, dst)
+    write_portable(result.best, dst, registry.root.resolve().parent)
     train_args = {k: v for k, v in result.args.items() if k not in ("project", "data")}
     train_args.update(epochs_run=result.epochs, train_seconds=result.seconds)
     mv = ModelVersion(

@@ -1,0 +1,50 @@
+"""Checkpoints as the registry keeps them: the weights and their arguments, no trace of the machine.
+
+ultralytics saves the absolute paths of the run (``train_args``: model, data, project) and the
+git remote of whatever repository encloses the Python environment into every ``.pt``. Those travel
+with a published model; here paths under the home folder become ``~/...``, paths inside the
+repository become repository-relative, and the ``git`` record is dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def portable_path(value: str, repo: Path, home: Path | None = None) -> str:
+    """``value`` relative to ``repo`` when inside it, ``~/...`` when under ``home``, else as is.
+
+    >>> portable_path("/srv/app/models/a.pt", Path("/srv/app"), Path("/root"))
+    'models/a.pt'
+    >>> portable_path("/root/.cache/x/data.yaml", Path("/srv/app"), Path("/root"))
+    '~/.cache/x/data.yaml'
+    >>> portable_path("yolov8n.yaml", Path("/srv/app"), Path("/root"))
+    'yolov8n.yaml'
+    """
+    home = home or Path.home()
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    for root, prefix in ((repo, ""), (home, "~/")):
+        if path.is_relative_to(root):
+            return prefix + path.relative_to(root).as_posix()
+    return value
+
+
+def write_portable(src: Path, dst: Path, repo: Path, home: Path | None = None) -> dict[str, Any]:
+    """Copy the checkpoint ``src`` to ``dst`` with machine paths rewritten; returns its train_args."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    args = dict(ckpt.get("train_args") or {})
+    for key, value in args.items():
+        if isinstance(value, str):
+            args[key] = portable_path(value, repo, home)
+    ckpt["train_args"] = args
+    ckpt.pop("git", None)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(dst)
+    return args
