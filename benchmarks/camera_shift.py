@@ -92,7 +92,8 @@ def _models(models_dir: Path) -> dict[str, dict[str, Any]]:
     """Detector configs: the promoted student, both teachers, the old person-only default."""
     promoted = ModelRegistry(models_dir).promoted("detector")
     student = promoted.version if promoted else "coco6-student-v4"
-    out = {f"{student} (student)": {"backend": "ultralytics", "weights": student}}
+    out = {f"{student} (student, .pt)": {"backend": "ultralytics", "weights": student}}
+    out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": student}
     out["NanoDet (teacher)"] = {"backend": "nanodet"}
     out["CenterNet (teacher)"] = {"backend": "centernet"}
     out["pets09-person-v1 (old default)"] = {
@@ -105,7 +106,9 @@ def _models(models_dir: Path) -> dict[str, dict[str, Any]]:
 def _detector(spec: dict[str, Any], models_dir: Path) -> Any:
     backend = spec["backend"]
     fields: dict[str, Any] = {"conf": 0.001, "device": "cpu"}
-    if "weights" in spec:
+    if backend == "auto":  # the registry picks the INT8 OpenVINO export on a CPU
+        fields.update(weights=spec["weights"], imgsz=416, batch=1)
+    elif "weights" in spec:
         fields["weights"] = str(resolve_model(spec["weights"], "detector", models_dir))
         fields["imgsz"] = 416
     return create_detector(BACKENDS[backend][0].model_validate(fields))

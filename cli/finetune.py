@@ -44,6 +44,9 @@ def finetune(
     imgsz: Annotated[int, typer.Option(min=32)] = 416,
     batch: Annotated[int, typer.Option(min=1)] = 16,
     hours: Annotated[float | None, typer.Option(help="Training wall-clock cap.")] = None,
+    camera_aug: Annotated[
+        bool, typer.Option(help="Night, IR, blur and JPEG augmentation while training.")
+    ] = True,
     promote: Annotated[
         bool, typer.Option(help="Promote if better than the base on the held-out block.")
     ] = False,
@@ -61,7 +64,7 @@ def finetune(
         footage=tuple(footage), name=name, work=work or DEFAULT_WORK / name,
         labels=tuple(labels or ()), teacher=teacher, base=base, store=store, stride=stride,
         epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, promote=promote,
-        models_dir=models_dir,
+        models_dir=models_dir, train_overrides={"camera_aug": camera_aug},
     )  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[msg]}"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
