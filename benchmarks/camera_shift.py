@@ -88,12 +88,19 @@ SHIFTS: dict[str, Shift] = {
 }
 
 
-def _models(models_dir: Path) -> dict[str, dict[str, Any]]:
-    """Detector configs: the promoted student, both teachers, the old person-only default."""
-    promoted = ModelRegistry(models_dir).promoted("detector")
-    student = promoted.version if promoted else "coco6-student-v4"
-    out = {f"{student} (student, .pt)": {"backend": "ultralytics", "weights": student}}
-    out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": student}
+def _models(models_dir: Path, students: list[str]) -> dict[str, dict[str, Any]]:
+    """Detector configs: the students (default: the promoted one), each also through its INT8
+    OpenVINO export when registered with one, both teachers, the old person-only default."""
+    registry = ModelRegistry(models_dir)
+    if not students:
+        promoted = registry.promoted("detector")
+        students = [promoted.version] if promoted else []
+    known = {mv.version: mv for mv in registry.list("detector")}
+    out: dict[str, dict[str, Any]] = {}
+    for student in students:
+        out[f"{student} (.pt)"] = {"backend": "ultralytics", "weights": student}
+        if "openvino-int8" in getattr(known.get(student), "variants", {}):
+            out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": student}
     out["NanoDet (teacher)"] = {"backend": "nanodet"}
     out["CenterNet (teacher)"] = {"backend": "centernet"}
     out["pets09-person-v1 (old default)"] = {
@@ -164,11 +171,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     ap.add_argument("--json", type=Path, default=Path("runs/camera_shift.json"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--student", action="append", default=[],
+                    help="registry version or .pt (repeatable; default: the promoted detector)")  # fmt: skip
     args = ap.parse_args(argv)
     frames = frames_from_mot(args.data, frames=(41, 60))
     report: dict[str, Any] = {"frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
                               "instances": sum(len(f.boxes) for f in frames), "models": {}}  # fmt: skip
-    for name, spec in _models(args.models_dir).items():
+    for name, spec in _models(args.models_dir, args.student).items():
         det = _detector(spec, args.models_dir)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}
     report["env"] = {"cpu_count": os.cpu_count(), "machine": platform.machine(),
