@@ -7,6 +7,7 @@ One event is one alert: triggers within ``cooldown_s`` of the previous one updat
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
@@ -57,6 +58,16 @@ class RuleConfigBase(ConfigBase):
     units: Literal["px", "norm"] = Field(
         "px", description="Coordinates in pixels of the camera, or normalised 0-1 (x / width)."
     )
+    min_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Median confidence over a track's last 10 frames it must reach before this "
+        "rule counts it; once reached, the track counts until it is gone (Frigate's `threshold`). "
+        "A static look-alike the detector scores low (a table as a person at 0.26) never "
+        "reaches it; a person whose score dips for a frame keeps counting. Rules without "
+        "tracks (crowding) drop boxes under it.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -94,6 +105,7 @@ class Rule:
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
         self._episodes: dict[str, _Episode] = {}
+        self._scores: dict[str, dict[int, tuple[deque[float], float, bool]]] = {}
 
     def scaled(self, points: Sequence[Point] | None, shape: tuple[int, int]) -> np.ndarray | None:
         """``(K, 2)`` pixel coordinates of config points for a frame of ``(height, width)``."""
@@ -104,13 +116,38 @@ class Rule:
             arr = arr * np.array([shape[1], shape[0]], dtype=np.float64)
         return arr
 
-    def _candidates(self, dets: Detections, need_ids: bool = True) -> Detections:
+    def _candidates(self, frame: Frame, dets: Detections, need_ids: bool = True) -> Detections:
+        """The detections this rule looks at: its classes, tracked (``need_ids``), and past
+        ``min_score``."""
         mask = dets.class_mask(self.cfg.classes)
         if need_ids:
             if dets.tracker_id is None:
                 return dets[np.zeros(len(dets), dtype=bool)]
             mask &= dets.tracker_id >= 0
+            if self.cfg.min_score > 0:
+                mask &= self._confirmed(frame, dets)
+        elif self.cfg.min_score > 0:
+            mask &= dets.confidence >= self.cfg.min_score
         return dets[mask]
+
+    def _confirmed(self, frame: Frame, dets: Detections) -> np.ndarray:
+        """Per row: has its track's median score over its last 10 frames reached ``min_score``?"""
+        assert dets.tracker_id is not None
+        t = frame.timestamp
+        state = {
+            k: v for k, v in self._scores.get(frame.camera_id, {}).items() if t - v[1] <= STALE_S
+        }
+        ok = np.zeros(len(dets), dtype=bool)
+        for i, (tid, score) in enumerate(zip(dets.tracker_id.tolist(), dets.confidence.tolist())):
+            if tid < 0:
+                continue
+            history, _, passed = state.get(tid, (deque(maxlen=10), t, False))
+            history.append(float(score))
+            passed = passed or float(np.median(history)) >= self.cfg.min_score
+            state[tid] = (history, t, passed)
+            ok[i] = passed
+        self._scores[frame.camera_id] = state
+        return ok
 
     def _emit(
         self, frame: Frame, track_ids: Sequence[int], score: float, text: str, data: dict[str, Any]
@@ -154,6 +191,7 @@ class Rule:
     def reset(self, camera_id: str) -> None:
         """Forget a camera's state."""
         self._episodes.pop(camera_id, None)
+        self._scores.pop(camera_id, None)
 
 
 class PolygonRule(Rule):

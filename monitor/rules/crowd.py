@@ -38,7 +38,7 @@ class Crowding(PolygonRule):
         self._above: dict[str, list[float]] = {}  # camera -> [since, alerted]
 
     def trigger(self, frame: Frame, dets: Detections) -> list[Alert]:
-        cand = self._candidates(dets, need_ids=False)
+        cand = self._candidates(frame, dets, need_ids=False)
         polygon = self.scaled(self.cfg.polygon, frame.shape)
         mask = inside(polygon, cand.anchors)
         count = int(mask.sum())

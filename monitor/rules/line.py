@@ -40,7 +40,7 @@ class LineCrossing(Rule):
         return pts[0], pts[1]
 
     def trigger(self, frame: Frame, dets: Detections) -> list[Alert]:
-        cand = self._candidates(dets)
+        cand = self._candidates(frame, dets)
         assert cand.tracker_id is not None
         t = frame.timestamp
         state = {

@@ -39,7 +39,7 @@ class Loitering(PolygonRule):
         self._since: dict[str, dict[int, list[float]]] = {}  # id -> [entered, last_seen, alerted]
 
     def trigger(self, frame: Frame, dets: Detections) -> list[Alert]:
-        cand = self._candidates(dets)
+        cand = self._candidates(frame, dets)
         assert cand.tracker_id is not None
         t = frame.timestamp
         state = {

@@ -38,7 +38,7 @@ class ZoneIntrusion(PolygonRule):
         self._inside: dict[str, dict[int, int]] = {}
 
     def trigger(self, frame: Frame, dets: Detections) -> list[Alert]:
-        cand = self._candidates(dets)
+        cand = self._candidates(frame, dets)
         assert cand.tracker_id is not None
         polygon = self.scaled(self.cfg.polygon, frame.shape)
         mask = inside(polygon, cand.anchors)
