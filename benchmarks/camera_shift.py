@@ -171,12 +171,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     ap.add_argument("--json", type=Path, default=Path("runs/camera_shift.json"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--student", action="append", default=[],
-                    help="registry version or .pt (repeatable; default: the promoted detector)")  # fmt: skip
+    ap.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        help="registry version or .pt (repeatable; default: the promoted detector)",
+    )
     args = ap.parse_args(argv)
     frames = frames_from_mot(args.data, frames=(41, 60))
-    report: dict[str, Any] = {"frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
-                              "instances": sum(len(f.boxes) for f in frames), "models": {}}  # fmt: skip
+    report: dict[str, Any] = {
+        "frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
+        "instances": sum(len(f.boxes) for f in frames),
+        "models": {},
+    }
     for name, spec in _models(args.models_dir, args.student).items():
         det = _detector(spec, args.models_dir)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}

@@ -33,7 +33,8 @@ def portable_path(value: str, repo: Path, home: Path | None = None) -> str:
 
 
 def write_portable(src: Path, dst: Path, repo: Path, home: Path | None = None) -> dict[str, Any]:
-    """Copy the checkpoint ``src`` to ``dst`` with machine paths rewritten; returns its train_args."""
+    """Copy the checkpoint ``src`` to ``dst`` with machine paths rewritten; returns its
+    ``train_args``."""
     import torch
 
     ckpt = torch.load(src, map_location="cpu", weights_only=False)

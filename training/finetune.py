@@ -6,9 +6,10 @@ work folder skips finished stages, so an interrupted ``monitor finetune`` resume
 last time block of its frames, preferring human-labelled frames; nothing within ``gap`` frames of
 it is trained on. Human labels that cover only some classes (say, people alone) are completed with
 the teacher's boxes of the other classes on the training side (``training.partial_labels``), so the
-default's other classes are not trained away. Review records from the dashboard's store (``--store``) join the training split
-only: a rejected alert's snapshot as a hard negative (background, no boxes), a "missed object" mark
-as a positive box on that snapshot, together with the teacher's other boxes there.
+default's other classes are not trained away. Review records from the dashboard's store
+(``--store``) join the training split only: a rejected alert's snapshot as a hard negative
+(background, no boxes), a "missed object" mark as a positive box on that snapshot, together with
+the teacher's other boxes there.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def complete_labels(
     labelled: Sequence[LabeledFrame], detector: Any, names: Mapping[int, str], progress: Progress
 ) -> dict[str, list[list[Any]]]:
     """Stage ``complete``: per human-labelled frame, the teacher's boxes of the classes its video's
-    labels do not cover (see ``training.partial_labels``), as ``key -> [cls, x1, y1, x2, y2, s]``."""
+    labels do not cover (``training.partial_labels``), as ``key -> [cls, x1, y1, x2, y2, s]``."""
     covered = covered_classes(labelled)
     todo = [fr for fr in labelled if covered[fr.video] and set(names) - covered[fr.video]]
     taught = teacher_label([_ref(fr) for fr in todo], detector, names, progress, "complete")
@@ -372,31 +373,15 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
 
     def _register() -> dict[str, Any]:
         from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
-        from training.workflows import copy_and_register
+        from training.workflows import add_openvino_int8_or_log, copy_and_register
 
         better = after["map50"] > before["map50"]
         registry = ModelRegistry(req.models_dir or DEFAULT_MODELS_DIR)
         metrics = {"heldout_before": before, "heldout_after": after, "base": version}
         mv = copy_and_register(registry, req.name, result_from_run(run), split["data"],
                                parent=version, promote=req.promote and better, metrics=metrics)  # fmt: skip
-        fast = _add_openvino_int8(registry, mv.version, Path(split["data"]), req.imgsz)
+        fast = add_openvino_int8_or_log(registry, mv.version, Path(split["data"]), req.imgsz)
         return {"version": mv.version, "better": better, "promoted": req.promote and better,
                 "before": before, "after": after, "openvino_int8": fast}  # fmt: skip
 
     return stage("register", _register)  # type: ignore[no-any-return]
-
-
-def _add_openvino_int8(registry: Any, version: str, data_yaml: Path, imgsz: int) -> str | None:
-    """The new version's INT8 OpenVINO IR (``training.workflows.add_openvino_int8``), so ``backend:
-    auto`` keeps the fast CPU path for it. None (logged) if it cannot be made."""
-    import logging
-
-    from training.workflows import add_openvino_int8
-
-    images = sorted((data_yaml.parent / "images" / "train").iterdir())
-    try:
-        xml = add_openvino_int8(registry, version, images, imgsz)
-    except Exception as err:  # noqa: BLE001 - the model is registered either way
-        logging.getLogger(__name__).warning("no OpenVINO INT8 export of %s: %s", version, err)
-        return None
-    return xml.name if xml is not None else None

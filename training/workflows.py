@@ -268,7 +268,8 @@ def add_openvino_int8(
     variant, so ``backend: auto`` runs it; None without openvino/nncf.
 
     NNCF calibrates on every ``len // 192``-th of ``train_images`` (about 192 frames, spread over
-    the sorted list so every video is represented); ``monitor export`` and ``monitor finetune`` share it.
+    the sorted list so every video is represented); ``monitor export`` and ``monitor finetune``
+    share it.
     """
     import importlib.util
 
@@ -322,3 +323,19 @@ def held_out_openvino(xml: Path, data_yaml: str | Path) -> dict[str, Any]:
     det = OpenVinoDetector(OpenVinoConfig(weights=str(xml), conf=0.001, device="cpu"))
     out = evaluate_detector(det, frames, names)
     return {"map50": out["map50"], "map50_95": out["map50_95"], "ms_per_frame": out["ms_per_frame"]}
+
+
+def add_openvino_int8_or_log(
+    registry: Any, version: str, data_yaml: Path, imgsz: int
+) -> str | None:
+    """``add_openvino_int8`` on the ``images/train`` of ``data_yaml``'s dataset for a version just
+    registered (``monitor finetune``): the IR's file name, or None (logged) if it cannot be made."""
+    import logging
+
+    images = sorted((data_yaml.parent / "images" / "train").iterdir())
+    try:
+        xml = add_openvino_int8(registry, version, images, imgsz)
+    except Exception as err:  # noqa: BLE001 - the model is registered either way
+        logging.getLogger(__name__).warning("no OpenVINO INT8 export of %s: %s", version, err)
+        return None
+    return xml.name if xml is not None else None
