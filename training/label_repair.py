@@ -156,17 +156,19 @@ def repair(
                 out[s].append(box_of(t.cls, box, min(c0, c1)))
                 counts["interpolated"] += 1
     for step, boxes in enumerate(out):
-        out[step], removed = _dedupe(boxes, params.dedupe_iou)
+        out[step], removed = dedupe(boxes, params.dedupe_iou)
         counts["deduplicated"] += removed
     counts["labels"] = sum(len(b) for b in out)
     return out, counts
 
 
-def _dedupe(boxes: list[Box], iou: float) -> tuple[list[Box], int]:
-    """Greedy per-class NMS of one frame's labels (a rescued or interpolated box can duplicate)."""
+def dedupe(boxes: Sequence[Box], iou: float, agnostic: bool = False) -> tuple[list[Box], int]:
+    """Greedy NMS of one frame's labels, best score first: per class (a rescued or interpolated box
+    can duplicate), or across classes (``agnostic``: one label per object); returns the kept boxes
+    and how many were dropped."""
     kept: list[Box] = []
     for b in sorted(boxes, key=lambda b: -b.score):
-        same = [k for k in kept if k.cls == b.cls]
+        same = [k for k in kept if agnostic or k.cls == b.cls]
         arr = np.array([[k.x1, k.y1, k.x2, k.y2] for k in same]).reshape(-1, 4)
         if not same or float(_iou_one(np.array([b.x1, b.y1, b.x2, b.y2]), arr).max()) < iou:
             kept.append(b)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from training.label_repair import dedupe
 from training.labels import Box, LabeledFrame
 
 
@@ -28,18 +29,12 @@ def completion(teacher_boxes: Sequence[Box], covered: set[int], iou: float = 0.7
 
     The teachers suppress overlaps per class, so a van can come as both "car" and "truck"; two
     labels on one object would teach the student both, so only the higher-scored box of any pair
-    overlapping by ``iou`` stays. An empty ``covered`` (human frames with no box at all) adds
-    nothing: without a labelled class there is no telling which classes the human meant to mark.
+    overlapping by ``iou`` stays (``training.label_repair.dedupe`` across classes). An empty
+    ``covered`` (human frames with no box at all) adds nothing: without a labelled class there is
+    no telling which classes the human meant to mark.
     """
-    import torch
-    from torchvision.ops import nms
-
     add = [b for b in teacher_boxes if b.cls not in covered] if covered else []
-    if len(add) < 2:
-        return add
-    xyxy = torch.tensor([[b.x1, b.y1, b.x2, b.y2] for b in add], dtype=torch.float32)
-    keep = nms(xyxy, torch.tensor([b.score for b in add], dtype=torch.float32), iou)
-    return [add[i] for i in sorted(keep.tolist())]
+    return dedupe(add, iou, agnostic=True)[0]
 
 
 def complete(frame: LabeledFrame, extra: Mapping[str, Sequence[Box]]) -> LabeledFrame:
