@@ -9,16 +9,16 @@ thread, prints a table with the frame-difference baseline beside the model, and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
+from bench_report import machine, write_json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -80,10 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         ped2, model, supervised=not args.no_supervised, roc_png=roc, train_feats=train_feats
     )
     report["train_seconds"] = train_s
-    report["env"] = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "threads": 1,
-                     "python": platform.python_version(), "opencv": cv2.__version__}  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    report["env"] = machine(threads=1)
+    write_json(report, args.json)
     console = Console(width=120)
     console.print(table(report))
     console.print(f"JSON -> {args.json}, ROC -> {roc}")

@@ -12,9 +12,7 @@ people alone. Writes JSON and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -22,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_report import machine, write_json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -187,10 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, spec in _models(args.models_dir, args.student).items():
         det = _detector(spec, args.models_dir)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}
-    report["env"] = {"cpu_count": os.cpu_count(), "machine": platform.machine(),
-                     "python": platform.python_version(), "opencv": cv2.__version__}  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    report["env"] = machine()
+    write_json(report, args.json)
     console = Console(width=160)
     console.print(table(report))
     console.print(f"JSON -> {args.json}")
