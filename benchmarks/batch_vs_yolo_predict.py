@@ -10,6 +10,8 @@ profiled mode (decode .. write) comes first.
 
     python benchmarks/batch_vs_yolo_predict.py --quick --json out/bench_quick.json
     python benchmarks/batch_vs_yolo_predict.py --json out/bench_full.json   # all frames, all modes
+    python benchmarks/batch_vs_yolo_predict.py --device cuda:0 --modes "ultralytics full" \
+        "ultralytics full b32" "default config (auto: openvino int8, gate)"  # a GPU, both peers on it
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ OV8 = {"backend": "openvino", "precision": "int8", "threads": 2}
 MODES: dict[str, dict[str, Any]] = {
     "ultralytics full": {"model": {"backend": "ultralytics"}, "performance": FULL},
     "ultralytics gate": {"model": {"backend": "ultralytics"}, "performance": GATE},
+    "ultralytics full b32": {"model": {"backend": "ultralytics", "batch": 32}, "performance": FULL},
     "default config (auto: openvino int8, gate)": {},
     "openvino-int8 full": {"model": {**OV8}, "performance": FULL},
     "openvino-int8 gate k2": {"model": {**OV8}, "performance": {**GATE, "detect_every": 2}},
@@ -87,7 +90,7 @@ from monitor.runtime import configure_offline
 configure_offline(2)
 from ultralytics import YOLO
 model = YOLO(sys.argv[1])
-for _ in model.predict(sys.argv[2], imgsz=int(sys.argv[3]), stream=True, verbose=False, device="cpu"):
+for _ in model.predict(sys.argv[2], imgsz=int(sys.argv[3]), stream=True, verbose=False, device=sys.argv[4]):
     pass
 """
 
@@ -129,21 +132,33 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _mode_config(
-    base: dict[str, Any], mode: dict[str, Any], imgsz: int, path: Path, weights: str | None
+    base: dict[str, Any], mode: dict[str, Any], args: argparse.Namespace, path: Path
 ) -> Path:
-    """A mode's config file; its model is ``weights`` (the promoted one when None), as for the
-    ``yolo predict`` peers."""
+    """A mode's config file; its model is ``args.weights`` (the promoted one when None) on
+    ``args.device``, as for the ``yolo predict`` peers."""
     cfg = json.loads(json.dumps(base))
     for section, values in mode.items():
         cfg.setdefault(section, {}).update(values)
+    if args.video_codec:
+        cfg.setdefault("outputs", {})["video_codec"] = args.video_codec
+    weights = args.weights
     model = cfg.setdefault("model", {})
-    model.update(imgsz=imgsz, device="cpu")
+    model.update(imgsz=args.imgsz, device=args.device)
     if model.get("weights") == INT8:
         model["weights"] = _int8_export(weights)
     elif weights is not None:
         model.setdefault("weights", weights)
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def _device_name(device: str) -> str:
+    """The CPU, or the GPU's name as torch reports it."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return f"{device}: {torch.cuda.get_device_name(int(device.partition(':')[2] or 0))}"
 
 
 def _int8_export(version: str | None) -> str:
@@ -158,18 +173,19 @@ def _int8_export(version: str | None) -> str:
 
 
 def _peers(weights: Path, src: Path, imgsz: int, modes: list[str], cfgs: dict[str, Path],
-           out: Path, yolo: bool) -> dict[str, list[str]]:  # fmt: skip
+           out: Path, yolo: bool, device: str = "cpu") -> dict[str, list[str]]:  # fmt: skip
     peers: dict[str, list[str]] = {}
     if yolo:
         nested = sorted(src.glob("*/img1/*.jpg"))  # a folder of frame sequences: yolo wants a glob
         source = str(src / "*" / "img1" / "*.jpg") if nested else str(src)
         peers["yolo predict (CLI defaults)"] = [
             "yolo", "predict", f"model={weights}", f"source={source}", f"imgsz={imgsz}",
-            "save=False", "verbose=False", "device=cpu",
+            "save=False", "verbose=False", f"device={device}",
         ]  # fmt: skip
-        peers["ultralytics predict, 2 threads"] = [
-            sys.executable, "-c", PREDICT_2T, str(weights), source, str(imgsz),
-        ]  # fmt: skip
+        if device == "cpu":
+            peers["ultralytics predict, 2 threads"] = [
+                sys.executable, "-c", PREDICT_2T, str(weights), source, str(imgsz), device,
+            ]  # fmt: skip
     for m in modes:
         peers[f"monitor batch: {m}"] = [
             "monitor", "batch", *_inputs(src), "--out", str(out / m.replace(" ", "_")),
@@ -216,10 +232,10 @@ def _accuracy(out: Path, modes: list[str], gt: Path | None, conf: float) -> dict
 def run_dataset(name: str, src: Path, args: argparse.Namespace, modes: list[str], tmp: Path,
                 base_cfg: dict[str, Any], weights: Path, gt: Path | None, yolo: bool) -> dict[str, Any]:  # fmt: skip
     """All peers on one dataset, alternating, ``args.rounds`` rounds; rows with accuracy."""
-    cfgs = {m: _mode_config(base_cfg, MODES[m], args.imgsz, tmp / f"{name}-{i}.yaml", args.weights)
+    cfgs = {m: _mode_config(base_cfg, MODES[m], args, tmp / f"{name}-{i}.yaml")
             for i, m in enumerate(modes)}  # fmt: skip
     out = tmp / f"out-{name}"
-    peers = _peers(weights, src, args.imgsz, modes, cfgs, out, yolo)
+    peers = _peers(weights, src, args.imgsz, modes, cfgs, out, yolo, args.device)
     env = dict(
         os.environ, YOLO_OFFLINE="1", PYTHONWARNINGS="ignore", OPENVINO_TELEMETRY_OPT_OUT="1"
     )
@@ -253,7 +269,7 @@ def run_profiles(
     """Per-stage profile of each mode on ``seq``, each in a fresh process."""
     out = {}
     for i, m in enumerate(modes):
-        cfg = _mode_config(base, MODES[m], args.imgsz, tmp / f"profile-{i}.yaml", args.weights)
+        cfg = _mode_config(base, MODES[m], args, tmp / f"profile-{i}.yaml")
         for flag in ("", "--overlap"):
             cmd = [
                 sys.executable,
@@ -329,6 +345,11 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", default=["pets", "intel", "ped2"])
     ap.add_argument("--profile-modes", nargs="*", default=None)
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "pets09.yaml")
+    ap.add_argument(
+        "--intel-frames", type=int, default=None, help="frames per Intel clip (0: whole clips)"
+    )
+    ap.add_argument("--device", default="cpu", help="cpu or cuda:N, for every peer")
+    ap.add_argument("--video-codec", default=None, help="outputs.video_codec, e.g. mp4v (no PyAV)")
     ap.add_argument("--json", type=Path, default=REPO / "out" / "bench_batch_vs_yolo_predict.json")
     args = ap.parse_args()
     from monitor.registry import resolve_model
@@ -337,9 +358,12 @@ def main() -> None:
     modes = args.modes or (QUICK_MODES if args.quick else list(MODES))
     base = yaml.safe_load(args.config.read_text()) or {}
     n_pets, n_intel = (150, 100) if args.quick else (10**6, 10**6)
+    if args.intel_frames is not None:
+        n_intel = args.intel_frames or 10**6
     result: dict[str, Any] = {
         "imgsz": args.imgsz, "weights": weights.name, "rounds": args.rounds, "quick": args.quick,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "device": _device_name(args.device), "video_codec": args.video_codec,
         "reference": modes[0], "datasets": {}, "profile": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -360,7 +384,7 @@ def main() -> None:
             intel = tmp / "intel"
             intel.mkdir()
             for clip in sorted((DATA / "intel_sample_videos").glob("*.mp4")):
-                if args.quick:
+                if n_intel < 10**6:
                     _subset(clip, n_intel, intel, clip.stem)
                 else:
                     (intel / clip.name).symlink_to(clip)

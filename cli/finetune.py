@@ -47,6 +47,9 @@ def finetune(
     camera_aug: Annotated[
         bool, typer.Option(help="Night, IR, blur and JPEG augmentation while training.")
     ] = True,
+    device: Annotated[
+        str, typer.Option(help="Training and evaluation: auto (CUDA GPU, else cpu), cpu, 0 ...")
+    ] = "auto",
     promote: Annotated[
         bool, typer.Option(help="Promote if better than the base on the held-out block.")
     ] = False,
@@ -64,7 +67,7 @@ def finetune(
         footage=tuple(footage), name=name, work=work or DEFAULT_WORK / name,
         labels=tuple(labels or ()), teacher=teacher, base=base, store=store, stride=stride,
         epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, promote=promote,
-        models_dir=models_dir, train_overrides={"camera_aug": camera_aug},
+        models_dir=models_dir, device=device, train_overrides={"camera_aug": camera_aug},
     )  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[msg]}"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:

@@ -121,7 +121,12 @@ def train(
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     hours: Annotated[float | None, typer.Option(help="Wall-clock cap in hours.")] = None,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 10,
-    workers: Annotated[int, typer.Option(help="Dataloader workers.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Dataloader workers (default: 1 on CPU, up to 8 on a GPU).")
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="auto (the first CUDA GPU, else cpu), cpu, 0, 1 ...")
+    ] = "auto",
     project: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs/train"),
     name: Annotated[str, typer.Option(help="Run name.")] = "exp",
     resume: Annotated[bool, typer.Option(help="Resume: --base is the run's last.pt.")] = False,
@@ -158,7 +163,8 @@ def train(
 
         result = run_train(
             data, base_path, epochs, imgsz, batch, project, name, hours, patience, workers,
-            resume=resume, on_epoch=on_epoch, camera_aug=camera_aug, **_overrides(set_ or []),
+            device=device, resume=resume, on_epoch=on_epoch, camera_aug=camera_aug,
+            **_overrides(set_ or []),
         )  # fmt: skip
     console.print(f"best weights: {result.best}  ({result.epochs} epochs, {result.seconds:.0f} s)")
     if register:

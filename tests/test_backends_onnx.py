@@ -131,6 +131,24 @@ def test_gpu_fp16_batch_across_cameras(pets_frames: list[Frame]) -> None:
     assert keep.tolist() == [1, 2]
 
 
+@pytest.mark.gpu
+def test_gpu_auto_backend_is_ultralytics_fp16_on_cuda(pets_frames: list[Frame]) -> None:
+    """The default config on a GPU machine: ultralytics, CUDA, fp16, and the same people as CPU."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or os.environ.get("MONITOR_NO_GPU"):
+        pytest.skip("no CUDA device")
+    from monitor.detectors.auto import AutoConfig, gpu_present
+
+    assert gpu_present(), "torch sees a GPU, but the NVIDIA driver check of backend auto does not"
+    det = create_detector(AutoConfig(imgsz=416))
+    assert type(det).__name__ == "UltralyticsDetector"
+    assert det.device == "cuda:0" and det.half  # type: ignore[attr-defined]
+    cpu = create_detector(UltralyticsConfig(imgsz=416, device="cpu"))
+    frames = pets_frames[:16]
+    same, recall = _compare(det.detect(frames), [cpu.detect([f])[0] for f in frames])
+    assert recall >= 0.95 and same >= 0.5
+
+
 def test_openvino_int8_rect_letterbox_matches_ultralytics(
     pets_frames: list[Frame], reference: list[Detections]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,68 @@ def test_two_epochs_of_fine_tuning_improve_map(
     after = evaluate(reg.resolve_path(mv), held_out, "test", imgsz=320)
     # measured: 0.016 -> 0.43 (head-only fine-tuning of the default model, 2 epochs)
     assert before.map50 < 0.05 and after.map50 > before.map50 + 0.25, (before, after)
+
+
+def test_offline_amp_check_stands_in_for_ultralytics_downloading_one(default_model: Path) -> None:
+    """ultralytics' AMP check downloads yolo26n.pt; inside ``offline_amp`` the trainer uses ours."""
+    from ultralytics import YOLO
+    from ultralytics.engine import trainer
+
+    from training.gpu import offline_amp, offline_amp_check
+
+    original = trainer.check_amp
+    with offline_amp():
+        assert trainer.check_amp is offline_amp_check
+    assert trainer.check_amp is original
+    assert offline_amp_check(YOLO(str(default_model)).model) is False  # no AMP on a CPU
+
+
+@pytest.mark.gpu
+def test_gpu_fine_tuning_picks_cuda_checks_amp_offline_and_improves_map(
+    held_out: Path, default_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``monitor train`` with no --device trains on the GPU, with AMP, downloading nothing."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or os.environ.get("MONITOR_NO_GPU"):
+        pytest.skip("no CUDA device")
+    from ultralytics.utils import downloads
+
+    from training import gpu
+    from training.trainer import evaluate
+
+    fetched: list[object] = []
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        fetched.append(args or kwargs)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(downloads, "safe_download", no_download)
+    checks: list[bool] = []
+    real = gpu.offline_amp_check
+    monkeypatch.setattr(gpu, "offline_amp_check", lambda m: checks.append(real(m)) or checks[-1])
+    assert real(_cuda_model(default_model)) is True
+    start = _headless_copy(default_model, tmp_path / "start.pt")
+    before = evaluate(start, held_out, "test", imgsz=320)
+    res = runner.invoke(
+        app,
+        ["train", "--data", str(held_out), "--base", str(start), "--epochs", "2", "--imgsz",
+         "320", "--batch", "8", "--project", str(tmp_path / "runs"), "--set", "nbs=8",
+         "--set", "warmup_epochs=0", "--set", "freeze=22", "--set", "optimizer=SGD",
+         "--set", "lr0=0.01", "--register", "ft-gpu", "--models-dir", str(tmp_path / "models")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    mv = ModelRegistry(tmp_path / "models").get("ft-gpu")
+    assert mv.train_args["device"] == "0", mv.train_args
+    assert checks == [True] and fetched == []
+    after = evaluate(ModelRegistry(tmp_path / "models").resolve_path(mv), held_out, "test", 320)
+    assert before.map50 < 0.05 and after.map50 > before.map50 + 0.25, (before, after)
+
+
+def _cuda_model(weights: Path) -> object:
+    """The checkpoint's torch module on the first GPU."""
+    from ultralytics import YOLO
+
+    return YOLO(str(weights)).model.cuda()  # type: ignore[union-attr]
 
 
 def test_onnx_export_matches_pt_on_held_out_frames(

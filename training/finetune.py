@@ -30,6 +30,7 @@ from training.datasets import (
     write_dataset,
 )
 from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, iter_images
+from training.gpu import torch_device
 from training.labels import Box, LabeledFrame
 from training.partial_labels import complete, completion, covered_classes, key
 
@@ -58,6 +59,7 @@ class FinetuneRequest:
     teacher_conf: float = 0.35
     promote: bool = False
     models_dir: Path | None = None
+    device: str = "auto"
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -302,11 +304,12 @@ def _base_model(req: FinetuneRequest) -> tuple[str, Path, dict[int, str]]:
     return version, weights, names
 
 
-def _detector_for(weights: Path) -> Any:
+def _detector_for(weights: Path, device: str) -> Any:
+    """The evaluated model through the deployed ultralytics path (fp16 batches on a GPU)."""
     from monitor.detectors import BACKENDS, create_detector
 
     cfg = BACKENDS["ultralytics"][0].model_validate(
-        {"weights": str(weights), "conf": 0.001, "device": "cpu"}
+        {"weights": str(weights), "conf": 0.001, "device": torch_device(device)}
     )
     return create_detector(cfg)
 
@@ -355,7 +358,9 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
 
     split = stage("split", _split)
     test = [_frame_from_json(r) for r in split["test"]]
-    before = stage("before", lambda: evaluate_detector(_detector_for(weights), test, names))
+    before = stage(
+        "before", lambda: evaluate_detector(_detector_for(weights, req.device), test, names)
+    )
 
     def _train() -> dict[str, Any]:
         last = work / "runs" / req.name / "weights" / "last.pt"
@@ -363,12 +368,12 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         result = train(
             split["data"], last if last.is_file() else weights, req.epochs, req.imgsz, req.batch,
             project=work / "runs", name=req.name, hours=req.hours, resume=last.is_file(),
-            on_epoch=cb, **req.train_overrides,
+            device=req.device, on_epoch=cb, **req.train_overrides,
         )  # fmt: skip
         return {"run": str(result.save_dir)}
 
     run = Path(stage("train", _train)["run"])
-    after = stage("after", lambda: evaluate_detector(_detector_for(run / "weights" / "best.pt"),
+    after = stage("after", lambda: evaluate_detector(_detector_for(run / "weights" / "best.pt", req.device),
                                                       test, names))  # fmt: skip
 
     def _register() -> dict[str, Any]:

@@ -63,8 +63,8 @@ def train(
     name: str = "exp",
     hours: float | None = None,
     patience: int = 10,
-    workers: int = 1,
-    device: str = "cpu",
+    workers: int | None = None,
+    device: str = "auto",
     resume: bool = False,
     on_epoch: EpochCallback | None = None,
     camera_aug: bool = True,
@@ -79,8 +79,8 @@ def train(
         imgsz: Training image size. batch: Batch size.
         project: Folder for runs (outside the repo). name: Run folder name.
         patience: Early-stopping patience in epochs without fitness improvement.
-        workers: Dataloader workers (0-1 on 2-core machines).
-        device: ``cpu``, ``0`` ...
+        workers: Dataloader workers; None = 1 on CPU, up to 8 on a GPU.
+        device: ``auto`` (the first CUDA GPU, else cpu), ``cpu``, ``0`` ...
         resume: Continue the interrupted run whose ``last.pt`` is ``base``.
         on_epoch: Progress callback, see :data:`EpochCallback`.
         camera_aug: Add ``training.camera_augment`` (night, IR, blur, JPEG) to ultralytics'
@@ -90,6 +90,9 @@ def train(
     configure_offline()
     from ultralytics import YOLO
 
+    from training.gpu import offline_amp, train_device, train_workers
+
+    device = train_device(device)
     model = YOLO(str(base))
     if on_epoch is not None:
 
@@ -106,7 +109,7 @@ def train(
         "name": name,
         "exist_ok": True,
         "patience": patience,
-        "workers": workers,
+        "workers": train_workers(workers, device),
         "device": device,
         "plots": False,  # plotting fetches a font from the network
         "verbose": False,
@@ -119,11 +122,12 @@ def train(
         args["augmentations"] = camera_augmentations()
     args.update(overrides)
     start = time.monotonic()
-    if resume:  # checkpoint arguments win, except these ultralytics lets a resume change
-        allowed = ("time", "patience", "workers", "batch", "device")
-        model.train(resume=True, **{k: v for k, v in args.items() if k in allowed})
-    else:
-        model.train(**args)
+    with offline_amp():
+        if resume:  # checkpoint arguments win, except these ultralytics lets a resume change
+            allowed = ("time", "patience", "workers", "batch", "device")
+            model.train(resume=True, **{k: v for k, v in args.items() if k in allowed})
+        else:
+            model.train(**args)
     trainer = model.trainer
     if trainer is None:
         raise RuntimeError("ultralytics returned without a trainer")
