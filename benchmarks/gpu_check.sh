@@ -14,7 +14,7 @@ PY=${PYTHON:-python3}
 if [ -d .whl ]; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:/tmp/bin:$PATH
+    export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} PATH=/tmp/site/bin:/tmp/bin:$PATH
 fi
 if ! command -v monitor >/dev/null; then
     mkdir -p /tmp/bin
@@ -36,7 +36,7 @@ timeout "${TEST_TIMEOUT:-240}" $PY -m pytest -q -m gpu -p no:cacheprovider -o ad
 
 echo "== monitor batch vs yolo predict on the GPU" | tee "$OUT/bench_gpu.log"
 timeout "${BENCH_TIMEOUT:-300}" $PY benchmarks/batch_vs_yolo_predict.py --device cuda:0 \
-    --video-codec mp4v --quick --intel-frames 0 --datasets pets intel --rounds "${ROUNDS:-2}" \
+    --video-codec mp4v --quick --intel-frames 0 --datasets ${DATASETS:-pets intel} --rounds "${ROUNDS:-2}" \
     --profile-modes "ultralytics full b32" \
     --modes "ultralytics full" "ultralytics full b32" "default config (auto: openvino int8, gate)" \
     --json "$OUT/bench_gpu.json" 2>&1 | tee -a "$OUT/bench_gpu.log"
