@@ -42,6 +42,8 @@ def configure_offline(threads: int | None = None) -> None:
         # OpenVINO telemetry opt-out, and the generic CI flag several libraries honour.
         os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
         os.environ.setdefault("DO_NOT_TRACK", "1")
+        # albumentations asks pypi.org for its newest version at import unless told not to.
+        os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
         _CONFIGURED = True
     from ultralytics import settings
     from ultralytics.utils import torch_utils

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.runtime import configure_offline
+
 
 def camera_augmentations() -> list[Any]:
     """Albumentations transforms: low light, sensor noise, greyscale IR, blur, low resolution,
     heavy JPEG. Raises ImportError naming the package when albumentations is missing."""
+    configure_offline()  # before the import: albumentations' update check goes online
     try:
         import albumentations as A
     except ImportError as err:
