@@ -164,6 +164,9 @@ def test_finetune_end_to_end(tmp_path: Path, pets_subset: Path, pets_dir: Path) 
     mv = next(m for m in reg["models"] if m["version"] == "pets-ft-v1")
     assert mv["parent"] == base and "heldout_after" in mv["metrics"]
     assert (reg["promoted"]["detector"] == "pets-ft-v1") == result["better"]
+    from training.gpu import train_device
+
+    assert mv["train_args"]["device"] == train_device("auto")  # "0" where torch sees a GPU
     # openvino and nncf are dependencies: the new version gets the fast CPU path too
     assert result["openvino_int8"] == "pets-ft-v1-int8-openvino.xml"
     assert mv["variants"]["openvino-int8"] == "pets-ft-v1-int8-openvino.xml"
