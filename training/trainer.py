@@ -160,7 +160,18 @@ def result_from_run(save_dir: str | Path) -> TrainResult:
     if not rows:
         raise ValueError(f"{run}/results.csv has no epochs")
     last = rows[-1]
-    keep = ("model", "data", "epochs", "time", "patience", "batch", "imgsz", "optimizer", "seed")
+    keep = (
+        "model",
+        "data",
+        "epochs",
+        "time",
+        "patience",
+        "batch",
+        "imgsz",
+        "optimizer",
+        "seed",
+        "device",
+    )
     return TrainResult(
         best=run / "weights" / "best.pt",
         last=run / "weights" / "last.pt",
