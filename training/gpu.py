@@ -31,9 +31,14 @@ def train_device(device: str = "auto") -> str:
 
 
 def torch_device(device: str = "auto") -> str:
-    """The same choice in torch's spelling (``cpu``, ``cuda:N``), for the detector backends."""
+    """The same choice in torch's spelling (``cpu``, ``cuda:N``), for the detector backends.
+
+    Example:
+        >>> torch_device("0"), torch_device("cuda:1"), torch_device("cpu")
+        ('cuda:0', 'cuda:1', 'cpu')
+    """
     resolved = train_device(device)
-    return resolved if resolved == "cpu" or resolved.startswith("cuda") else f"cuda:{resolved}"
+    return f"cuda:{resolved}" if resolved.isdigit() else resolved
 
 
 def train_workers(workers: int | None, device: str) -> int:
