@@ -8,9 +8,22 @@ thread on small machines; this module turns all of that off in one place, so eve
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 _CONFIGURED = False
+
+
+def block_telemetry() -> None:
+    """Keep OpenVINO's and NNCF's usage telemetry (Google Analytics) out of this process.
+
+    ``import openvino`` starts it: a client-id file in ``~/intel`` and events from
+    ``convert_model`` and ``nncf.quantize``, unless a consent file says no. openvino-telemetry
+    2025 ignores ``OPENVINO_TELEMETRY_OPT_OUT``, and both callers fall back to a no-op stub when
+    the package cannot be imported, so this makes it unimportable. Call before openvino/nncf.
+    """
+    os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 
 def default_threads() -> int:
@@ -39,12 +52,12 @@ def configure_offline(threads: int | None = None) -> None:
         cfg_dir.mkdir(parents=True, exist_ok=True)
         os.environ["YOLO_CONFIG_DIR"] = str(cfg_dir)
         os.environ.setdefault("OMP_NUM_THREADS", str(n))
-        # OpenVINO telemetry opt-out, and the generic CI flag several libraries honour.
-        os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
+        # The generic do-not-track flag several libraries honour.
         os.environ.setdefault("DO_NOT_TRACK", "1")
         # albumentations asks pypi.org for its newest version at import unless told not to.
         os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
         _CONFIGURED = True
+    block_telemetry()
     from ultralytics import settings
     from ultralytics.utils import torch_utils
 

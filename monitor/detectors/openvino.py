@@ -9,7 +9,6 @@ Telemetry is opted out before openvino is imported.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from monitor.detectors.base import ModelNotFoundError
 from monitor.detectors.onnx import YoloRawDetector, _hw, yolo_onnx_path
 from monitor.detectors.onnx_common import OnnxDetectorConfig
 from monitor.registry import ModelRegistry, resolve_model
+from monitor.runtime import block_telemetry
 from monitor.schema import ConfigError
 
 INT8_VARIANT = "openvino-int8"
@@ -110,7 +110,7 @@ class OpenVinoDetector(YoloRawDetector):
         return ov_model_path(cfg.weights, cfg.precision, models_dir)
 
     def _load(self, weights: Path, cfg: OnnxDetectorConfig) -> Mapping[str, str]:
-        os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
+        block_telemetry()
         try:
             import openvino as ov
         except ImportError:
