@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import typer
 
@@ -32,6 +33,25 @@ for _name in _COMMAND_MODULES:
     _mod.register(app)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input (a missing file, an unknown model, a wrong config field or
+    label line): their message names the thing, so it is printed alone, without a traceback."""
+    from monitor.registry import UnknownVersionError
+    from monitor.schema import ConfigError
+    from monitor.sources import SourceError
+    from training.labels import LabelError
+
+    return (FileNotFoundError, NotADirectoryError, UnknownVersionError, ConfigError, SourceError,
+            LabelError)  # fmt: skip
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; bad input exits 2 with a one-line error (MONITOR_DEBUG=1:
+    the traceback too)."""
+    try:
+        app()
+    except Exception as err:
+        if os.environ.get("MONITOR_DEBUG") or not isinstance(err, _user_errors()):
+            raise
+        typer.echo(f"error: {err}", err=True)
+        raise SystemExit(2) from None

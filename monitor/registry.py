@@ -111,7 +111,9 @@ class ModelRegistry:
             if mv.version == version:
                 return mv
         known = ", ".join(m.version for m in self.list()) or "none"
-        raise KeyError(f"model version {version!r} not in {self.file} (registered: {known})")
+        raise UnknownVersionError(
+            f"model version {version!r} not in {self.file} (registered: {known})"
+        )
 
     def register(self, mv: ModelVersion, promote: bool = False) -> None:
         """Add a new version (versions are immutable: a repeated id is a ValueError)."""
@@ -183,6 +185,13 @@ class ModelRegistry:
         else:
             raise KeyError(f"{mv.version} has no variant {variant!r} (has: {sorted(mv.variants)})")
         return (self.root / rel).resolve()
+
+
+class UnknownVersionError(KeyError):
+    """A version name the registry does not hold (a KeyError, printed without quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ModelNotFoundError(FileNotFoundError):

@@ -155,6 +155,33 @@ def test_two_epochs_of_fine_tuning_improve_map(
     assert before.map50 < 0.05 and after.map50 > before.map50 + 0.25, (before, after)
 
 
+def test_bad_input_is_one_line_naming_the_thing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``monitor`` commands given a wrong version, a missing data.yaml or a split-less one exit 2
+    with one line naming it, not a traceback."""
+    import sys
+
+    from cli.main import main
+
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("path: .\ntrain: images/train\nnames: {0: person}\n")
+    cases = [
+        (["export", "nosuch", "--data", str(partial)], "model version 'nosuch' not in"),
+        (["export", "coco6-student-v4", "--data", str(tmp_path / "none.yaml")],
+         f"data.yaml not found: {tmp_path / 'none.yaml'}"),
+        (["export", "coco6-student-v4", "--data", str(partial)],
+         f"{partial} has no 'test' split (checking the export against the .pt needs it)"),
+    ]  # fmt: skip
+    for args, message in cases:
+        monkeypatch.setattr(sys, "argv", ["monitor", *args])
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith(f"error: {message}"), err
+        assert len(err.strip().splitlines()) == 1, err
+
+
 def test_offline_amp_check_stands_in_for_ultralytics_downloading_one(default_model: Path) -> None:
     """ultralytics' AMP check downloads yolo26n.pt; inside ``offline_amp`` the trainer uses ours."""
     from ultralytics import YOLO

@@ -297,6 +297,27 @@ def fingerprint(splits: Mapping[str, Sequence[LabeledFrame]]) -> str:
     return h.hexdigest()[:16]
 
 
+def split_images(data_yaml: str | Path, split: str, purpose: str) -> list[Path]:
+    """The image files of one split of a YOLO ``data.yaml`` (its ``path`` and ``split`` keys);
+    FileNotFoundError naming the yaml, the split and what needed it when there are none."""
+    import yaml
+
+    from monitor.sources import list_images
+
+    data = Path(data_yaml)
+    if not data.is_file():
+        raise FileNotFoundError(f"data.yaml not found: {data}")
+    cfg = yaml.safe_load(data.read_text()) or {}
+    if split not in cfg:
+        raise FileNotFoundError(f"{data} has no '{split}' split ({purpose} needs it)")
+    root = Path(cfg.get("path") or data.parent)
+    folder = (root if root.is_absolute() else data.parent / root) / str(cfg[split])
+    images = list_images(folder) if folder.is_dir() else []
+    if not images:
+        raise FileNotFoundError(f"{data}: no '{split}' images in {folder} ({purpose} needs them)")
+    return sorted(images)
+
+
 def read_manifest(data_yaml: str | Path) -> dict:
     """The manifest written beside a ``data.yaml`` (empty dict when absent)."""
     p = Path(data_yaml).parent / "manifest.json"

@@ -49,6 +49,24 @@ class EvalResult:
         return dict(self.__dict__)
 
 
+def keep_fonts_local() -> None:
+    """ultralytics' dataset check fetches Arial.ttf from GitHub when no such font is installed (a
+    request on every train and val, plots or not); here it takes a local font or none."""
+    from ultralytics.data import utils as data_utils
+    from ultralytics.utils import USER_CONFIG_DIR, checks
+
+    def check_font(font: str = "Arial.ttf") -> Path | None:
+        from matplotlib import font_manager
+
+        name = Path(font).name
+        if (USER_CONFIG_DIR / name).exists():
+            return USER_CONFIG_DIR / name
+        found = [f.fname for f in font_manager.fontManager.ttflist if font in f.fname]
+        return Path(found[0]) if found else None
+
+    checks.check_font = data_utils.check_font = check_font  # type: ignore[assignment]
+
+
 def _metric_floats(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(v), 5) for k, v in metrics.items() if isinstance(v, int | float)}
 
@@ -88,6 +106,7 @@ def train(
         **overrides: Any other ultralytics train argument (lr0, optimizer, mosaic, seed ...).
     """
     configure_offline()
+    keep_fonts_local()
     from ultralytics import YOLO
 
     from training.gpu import offline_amp, train_device, train_workers
@@ -97,7 +116,9 @@ def train(
     if on_epoch is not None:
 
         def _cb(trainer: Any) -> None:
-            on_epoch(trainer.epoch + 1, trainer.epochs, _metric_floats(trainer.metrics or {}))
+            # ultralytics calls this once more after the last epoch, for the final validation
+            epoch = min(trainer.epoch + 1, trainer.epochs)
+            on_epoch(epoch, trainer.epochs, _metric_floats(trainer.metrics or {}))
 
         model.add_callback("on_fit_epoch_end", _cb)
     args: dict[str, Any] = {
@@ -204,6 +225,7 @@ def evaluate(
 ) -> EvalResult:
     """mAP50, mAP50-95 and per-class precision/recall/F1 of ``model`` on one split of ``data``."""
     configure_offline()
+    keep_fonts_local()
     from ultralytics import YOLO
 
     yolo = YOLO(str(model))

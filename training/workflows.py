@@ -23,6 +23,7 @@ from training.datasets import (
     frames_from_mot,
     read_manifest,
     sample,
+    split_images,
     write_dataset,
 )
 from training.labels import Box, LabeledFrame, read_mot, write_yolo_txt
@@ -242,8 +243,7 @@ def export_version(
 
     mv = registry.get(version)
     pt = registry.resolve_path(mv)
-    root = Path(str(data_yaml)).parent
-    test_frames = sorted((root / "images" / "test").iterdir())
+    test_frames = split_images(data_yaml, "test", "checking the export against the .pt")
     fp32 = export_onnx(pt, registry.root / f"{version}.onnx", imgsz)
     check = compare_detections(pt, fp32, test_frames, imgsz)
     if check.recall < 0.98 or check.min_iou < 0.95 or check.max_conf_diff > 0.02 or check.extra > 1:
@@ -251,7 +251,7 @@ def export_version(
     registry.add_variant(version, "onnx", fp32)
     check_json = check.__dict__ | {"recall": check.recall}
     if int8:
-        train_frames = sorted((root / "images" / "train").iterdir())
+        train_frames = split_images(data_yaml, "train", "INT8 calibration")
         step = max(1, len(train_frames) // calib_images)
         q = quantize_int8(fp32, registry.root / f"{version}-int8.onnx", train_frames[::step], imgsz)
         registry.add_variant(version, "onnx-int8", q)
@@ -332,8 +332,8 @@ def add_openvino_int8_or_log(
     registered (``monitor finetune``): the IR's file name, or None (logged) if it cannot be made."""
     import logging
 
-    images = sorted((data_yaml.parent / "images" / "train").iterdir())
     try:
+        images = split_images(data_yaml, "train", "INT8 calibration")
         xml = add_openvino_int8(registry, version, images, imgsz)
     except Exception as err:  # noqa: BLE001 - the model is registered either way
         logging.getLogger(__name__).warning("no OpenVINO INT8 export of %s: %s", version, err)
