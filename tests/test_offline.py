@@ -1,7 +1,7 @@
 """Nothing phones home: libraries that check for updates or send usage telemetry are kept quiet.
 
-Each probe runs in a fresh interpreter (the libraries act at import) with a spy on urllib and an
-empty HOME, the way a user's first run starts.
+Each probe runs in a fresh interpreter (the libraries act at import) with a spy on name lookups
+(every HTTP client resolves its host first) and an empty HOME, the way a user's first run starts.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 SPY = """
-import urllib.request
+import socket
 opened = []
-def spy(self, url, *a, **k):
-    opened.append(getattr(url, "full_url", url))
-    raise OSError("offline")
-urllib.request.OpenerDirector.open = spy
+_resolve = socket.getaddrinfo
+def spy(host, *a, **k):
+    if str(host) not in ("localhost", "127.0.0.1", "::1"):
+        opened.append(str(host))
+        raise OSError("offline")
+    return _resolve(host, *a, **k)
+socket.getaddrinfo = spy
 """
 
 
@@ -58,3 +61,23 @@ def test_openvino_and_nncf_start_no_telemetry(tmp_path: Path) -> None:
     )
     assert "NNCF MagicMock OPENED []" in _probe(code, tmp_path)
     assert not (tmp_path / "intel").exists(), sorted((tmp_path / "intel").iterdir())
+
+
+def test_training_and_evaluation_ask_no_server(tmp_path: Path, pets_dir: Path) -> None:
+    """One epoch of ``train`` (camera augmentation on) and an ``evaluate``: ultralytics checks a
+    font on GitHub for every dataset it opens unless kept local."""
+    from training.workflows import MotPlan, build_mot_dataset
+
+    data = build_mot_dataset(
+        pets_dir, tmp_path / "ds", MotPlan(teacher=(71, 110), teacher_stride=4)
+    )
+    code = (
+        "from monitor.registry import ModelRegistry\n"
+        "from training.trainer import evaluate, train\n"
+        "reg = ModelRegistry()\n"
+        "model = reg.resolve_path(reg.promoted())\n"
+        f"res = train({str(data)!r}, model, epochs=1, imgsz=128, batch=4, project='runs')\n"
+        f"ev = evaluate(res.best, {str(data)!r}, 'test', imgsz=128)\n"
+        "print('OPENED', opened)\n"
+    )
+    assert "OPENED []" in _probe(code, tmp_path)
