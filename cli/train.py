@@ -202,6 +202,9 @@ def eval_cmd(
     imgsz: Annotated[
         int | None, typer.Option(help="Inference size (default: the model's own).")
     ] = None,
+    device: Annotated[
+        str, typer.Option(help="auto (the first CUDA GPU, else cpu), cpu, 0 ...")
+    ] = "auto",
     models_dir: ModelsDir = None,
 ) -> None:
     """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split; JSON + table."""
@@ -211,7 +214,7 @@ def eval_cmd(
     models = {ref: _model_path(ref, models_dir) for ref in refs}
     size = imgsz or _own_imgsz(models[model])
     console.print(f"imgsz {size}" + ("" if imgsz else " (the model's own)"))
-    results = evaluate_all(models, data, split, size, teacher_mot)
+    results = evaluate_all(models, data, split, size, teacher_mot, device)
     console.print(_table(results))
     if json_out:
         from training.workflows import compare as side_by_side

@@ -115,12 +115,17 @@ def evaluate_all(
     split: str = "test",
     imgsz: int = 640,
     teacher_mot: str | Path | None = None,
+    device: str = "cpu",
 ) -> dict[str, EvalResult]:
     """Evaluate each model, and optionally a MOT ``det.txt`` teacher, on the same split."""
     from training.evaluation import evaluate_boxes, frame_of, split_labels
+    from training.gpu import train_device
     from training.trainer import evaluate
 
-    results = {name: evaluate(path, data_yaml, split, imgsz) for name, path in models.items()}
+    dev = train_device(device)
+    results = {
+        name: evaluate(path, data_yaml, split, imgsz, device=dev) for name, path in models.items()
+    }
     if teacher_mot:
         truth = split_labels(data_yaml, split)
         det = read_mot(teacher_mot, min_score=float("-inf"))
