@@ -168,6 +168,10 @@ def test_bad_input_is_one_line_naming_the_thing(
     partial.write_text("path: .\ntrain: images/train\nnames: {0: person}\n")
     cases = [
         (["export", "nosuch", "--data", str(partial)], "model version 'nosuch' not in"),
+        (["train", "--data", str(tmp_path / "none.yaml")],
+         f"data.yaml not found: {tmp_path / 'none.yaml'}"),
+        (["eval", "--model", "promoted", "--data", str(tmp_path / "none.yaml")],
+         f"data.yaml not found: {tmp_path / 'none.yaml'}"),
         (["export", "coco6-student-v4", "--data", str(tmp_path / "none.yaml")],
          f"data.yaml not found: {tmp_path / 'none.yaml'}"),
         (["export", "coco6-student-v4", "--data", str(partial)],

@@ -105,6 +105,8 @@ def train(
             augmentation; needs albumentations.
         **overrides: Any other ultralytics train argument (lr0, optimizer, mosaic, seed ...).
     """
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"data.yaml not found: {data}")
     configure_offline()
     keep_fonts_local()
     from ultralytics import YOLO
@@ -224,6 +226,8 @@ def evaluate(
     device: str = "cpu",
 ) -> EvalResult:
     """mAP50, mAP50-95 and per-class precision/recall/F1 of ``model`` on one split of ``data``."""
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"data.yaml not found: {data}")
     configure_offline()
     keep_fonts_local()
     from ultralytics import YOLO
