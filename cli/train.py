@@ -275,14 +275,16 @@ def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomal
     """List registered model versions."""
     reg = _registry(models_dir)
     promoted = {k: getattr(reg.promoted(k), "version", None) for k in ("detector", "anomaly")}
-    table = Table(title=str(reg.file))
-    for col in ("version", "kind", "parent", "mAP50", "mAP50-95", "variants", "promoted", "path"):
+    table = Table(title=f"{reg.file} (* = promoted; mAP on the held-out split)")
+    table.add_column("", width=1)
+    table.add_column("version", no_wrap=True)
+    for col in ("kind", "parent", "mAP50", "mAP50-95", "exports"):
         table.add_column(col)
     for mv in reg.list(kind):
         table.add_row(
-            mv.version, mv.kind, mv.parent or "", str(mv.metrics.get("map50", "")),
-            str(mv.metrics.get("map50_95", "")), ",".join(mv.variants),
-            "*" if promoted.get(mv.kind) == mv.version else "", mv.path,
+            "*" if promoted.get(mv.kind) == mv.version else "", mv.version, mv.kind,
+            mv.parent or "", str(mv.metrics.get("map50", "")),
+            str(mv.metrics.get("map50_95", "")), ", ".join(mv.variants),
         )  # fmt: skip
     console.print(table)
 
