@@ -65,26 +65,19 @@ def test_track_ids_persist_for_walking_people(
 
 
 def _idf1(pipe: Pipeline, frames: list, gt_tracks) -> float:  # type: ignore[no-untyped-def]
-    """IDF1 of the tracked boxes against the gt people (IoU >= 0.5; Ristani et al. 2016): the
-    share of boxes whose identity agrees under the best one-to-one gt-to-track id mapping."""
-    from scipy.optimize import linear_sum_assignment
+    """IDF1 of the pipeline's tracked boxes against the gt people (``training.evaluation.idf1``)."""
+    from training.evaluation import idf1
 
-    together: Counter[tuple[int, int]] = Counter()
-    n_gt = n_tracked = 0
-    for i in range(0, len(frames), 8):
-        chunk = frames[i : i + 8]
-        for frame, dets in zip(chunk, pipe.detector.detect(chunk)):
-            tracked = pipe.tracker.update(frame, dets)  # type: ignore[union-attr]
-            tracked = tracked[tracked.tracker_id >= 0]
-            gt = gt_tracks[frame.index][1]
-            n_gt, n_tracked = n_gt + len(gt), n_tracked + len(tracked)
-            if len(tracked):
-                for g, t in zip(*np.nonzero(_iou(gt.xyxy, tracked.xyxy) >= 0.5)):
-                    together[(int(gt.tracker_id[g]), int(tracked.tracker_id[t]))] += 1
-    people, tracks = sorted({p for p, _ in together}), sorted({t for _, t in together})
-    counts = np.array([[together[(p, t)] for t in tracks] for p in people])
-    rows, cols = linear_sum_assignment(-counts)
-    return 2 * float(counts[rows, cols].sum()) / (n_gt + n_tracked)
+    def pairs():  # type: ignore[no-untyped-def]
+        for i in range(0, len(frames), 8):
+            chunk = frames[i : i + 8]
+            for frame, dets in zip(chunk, pipe.detector.detect(chunk)):
+                tracked = pipe.tracker.update(frame, dets)  # type: ignore[union-attr]
+                tracked = tracked[tracked.tracker_id >= 0]
+                gt = gt_tracks[frame.index][1]
+                yield gt.xyxy, gt.tracker_id, tracked.xyxy, tracked.tracker_id
+
+    return idf1(pairs())
 
 
 def test_no_camera_motion_compensation_costs_little_on_a_fixed_camera(
