@@ -39,6 +39,7 @@ from bench_accuracy import (  # noqa: E402
     read_jsonl,
     read_mot_gt,
 )
+from bench_report import device_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MONITOR_DATA", REPO.parent / "shared" / "data"))
@@ -150,15 +151,6 @@ def _mode_config(
         model.setdefault("weights", weights)
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def _device_name(device: str) -> str:
-    """The CPU, or the GPU's name as torch reports it."""
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    return f"{device}: {torch.cuda.get_device_name(int(device.partition(':')[2] or 0))}"
 
 
 def _int8_export(version: str | None) -> str:
@@ -363,7 +355,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "imgsz": args.imgsz, "weights": weights.name, "rounds": args.rounds, "quick": args.quick,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "device": _device_name(args.device), "video_codec": args.video_codec,
+        "device": device_name(args.device), "video_codec": args.video_codec,
         "reference": modes[0], "datasets": {}, "profile": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_s:

@@ -21,3 +21,12 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     """``report`` as indented JSON at ``path`` (parent folders made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def device_name(device: str) -> str:
+    """``cpu``, or ``cuda:N: <the GPU's name as torch reports it>``."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return f"{device}: {torch.cuda.get_device_name(int(device.partition(':')[2] or 0))}"

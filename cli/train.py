@@ -238,6 +238,13 @@ def label(
     """Write YOLO labels for a frame folder from a teacher detector (distillation)."""
     from training.workflows import label_with_teacher
 
+    if teacher in ("nanodet", "centernet"):
+        raise typer.BadParameter(
+            f"the COCO teacher {teacher} labels footage through `monitor finetune --teacher "
+            f"{teacher}` or `monitor distill`; `label` takes a YOLO checkpoint, a registry "
+            "version or a MOT det.txt",
+            param_hint="--teacher",
+        )
     path = teacher if teacher.endswith(".txt") else _model_path(teacher, models_dir)
     size = imgsz or (640 if path.endswith(".txt") else _own_imgsz(path))
     n_img, n_box = label_with_teacher(path, source, out, conf, stride, size, classes)

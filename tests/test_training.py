@@ -103,6 +103,13 @@ def test_label_from_public_detections(pets_dir: Path, tmp_path: Path) -> None:
     assert len(read_yolo_txt(files[1], 768, 576)) == len(det.get(6, []))
 
 
+def test_label_points_coco_teachers_to_finetune_and_distill(tmp_path: Path) -> None:
+    res = runner.invoke(
+        app, ["label", str(tmp_path), "--teacher", "nanodet", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "monitor finetune --teacher nanodet" in res.output, res.output
+
+
 def test_label_from_a_checkpoint_teacher(pets_dir: Path, tmp_path: Path, default_model: Path):
     res = runner.invoke(
         app,
