@@ -41,26 +41,13 @@ def run(weights: str, camera_motion: str, frames: list[Any], gt: dict[int, Any])
     from monitor.config import MonitorConfig, TrackerConfig
     from monitor.detectors.ultralytics import UltralyticsConfig
     from monitor.pipeline import Pipeline
-    from training.evaluation import idf1
+    from training.evaluation import pipeline_idf1
 
     cfg = MonitorConfig(
         model=UltralyticsConfig(weights=weights, classes=["person"], device="cpu"),
         tracker=TrackerConfig(camera_motion=camera_motion),  # type: ignore[arg-type]
     )
-    pipe = Pipeline.from_config(cfg)
-    assert pipe.tracker is not None
-
-    def pairs() -> Any:
-        for i in range(0, len(frames), 8):
-            chunk = frames[i : i + 8]
-            for frame, dets in zip(chunk, pipe.detector.detect(chunk), strict=True):
-                tracked = pipe.tracker.update(frame, dets)  # type: ignore[union-attr]
-                ids = tracked.tracker_id
-                ids = np.full(len(tracked), -1) if ids is None else ids
-                keep = ids >= 0  # boxes not (yet) on a confirmed track have id -1
-                yield (*gt[frame.index + 1], tracked.xyxy[keep], ids[keep])
-
-    return idf1(pairs())
+    return pipeline_idf1(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
 
 
 def main() -> None:

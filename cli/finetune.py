@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from cli.train import Device
+
 console = Console()
 DEFAULT_WORK = Path(
     os.environ.get("MONITOR_FINETUNE_DIR", Path.home() / ".cache" / "video-monitor" / "finetune")
@@ -47,9 +49,7 @@ def finetune(
     camera_aug: Annotated[
         bool, typer.Option(help="Night, IR, blur and JPEG augmentation while training.")
     ] = True,
-    device: Annotated[
-        str, typer.Option(help="Training and evaluation: auto (CUDA GPU, else cpu), cpu, 0 ...")
-    ] = "auto",
+    device: Device = "auto",
     promote: Annotated[
         bool, typer.Option(help="Promote if better than the base on the held-out block.")
     ] = False,

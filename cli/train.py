@@ -16,6 +16,7 @@ console = Console()
 ModelsDir = Annotated[
     Path | None, typer.Option("--models-dir", help="Registry folder (default: models/).")
 ]
+Device = Annotated[str, typer.Option(help="auto (the first CUDA GPU, else cpu), cpu, 0, 1 ...")]
 
 
 def _registry(models_dir: Path | None) -> Any:
@@ -124,9 +125,7 @@ def train(
     workers: Annotated[
         int | None, typer.Option(help="Dataloader workers (default: 1 on CPU, up to 8 on a GPU).")
     ] = None,
-    device: Annotated[
-        str, typer.Option(help="auto (the first CUDA GPU, else cpu), cpu, 0, 1 ...")
-    ] = "auto",
+    device: Device = "auto",
     project: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs/train"),
     name: Annotated[str, typer.Option(help="Run name.")] = "exp",
     resume: Annotated[bool, typer.Option(help="Resume: --base is the run's last.pt.")] = False,
@@ -202,9 +201,7 @@ def eval_cmd(
     imgsz: Annotated[
         int | None, typer.Option(help="Inference size (default: the model's own).")
     ] = None,
-    device: Annotated[
-        str, typer.Option(help="auto (the first CUDA GPU, else cpu), cpu, 0 ...")
-    ] = "auto",
+    device: Device = "auto",
     models_dir: ModelsDir = None,
 ) -> None:
     """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split; JSON + table."""

@@ -65,19 +65,14 @@ def test_track_ids_persist_for_walking_people(
 
 
 def _idf1(pipe: Pipeline, frames: list, gt_tracks) -> float:  # type: ignore[no-untyped-def]
-    """IDF1 of the pipeline's tracked boxes against the gt people (``training.evaluation.idf1``)."""
-    from training.evaluation import idf1
+    """IDF1 of the pipeline's tracked boxes against the gt people."""
+    from training.evaluation import pipeline_idf1
 
-    def pairs():  # type: ignore[no-untyped-def]
-        for i in range(0, len(frames), 8):
-            chunk = frames[i : i + 8]
-            for frame, dets in zip(chunk, pipe.detector.detect(chunk)):
-                tracked = pipe.tracker.update(frame, dets)  # type: ignore[union-attr]
-                tracked = tracked[tracked.tracker_id >= 0]
-                gt = gt_tracks[frame.index][1]
-                yield gt.xyxy, gt.tracker_id, tracked.xyxy, tracked.tracker_id
+    def truth(frame):  # type: ignore[no-untyped-def]
+        gt = gt_tracks[frame.index][1]
+        return gt.xyxy, gt.tracker_id
 
-    return idf1(pairs())
+    return pipeline_idf1(pipe, frames, truth)
 
 
 def test_no_camera_motion_compensation_costs_little_on_a_fixed_camera(

@@ -297,13 +297,10 @@ def fingerprint(splits: Mapping[str, Sequence[LabeledFrame]]) -> str:
     return h.hexdigest()[:16]
 
 
-def split_images(data_yaml: str | Path, split: str, purpose: str) -> list[Path]:
-    """The image files of one split of a YOLO ``data.yaml`` (its ``path`` and ``split`` keys);
-    FileNotFoundError naming the yaml, the split and what needed it when there are none."""
-    import yaml
-
-    from monitor.sources import list_images
-
+def split_folder(data_yaml: str | Path, split: str, purpose: str) -> Path:
+    """The image folder of one split of a YOLO ``data.yaml`` (its ``path`` and ``split`` keys; a
+    relative ``path`` is taken from the yaml's folder); FileNotFoundError naming the yaml, the
+    split and what needed it when the yaml or the key is missing."""
     data = Path(data_yaml)
     if not data.is_file():
         raise FileNotFoundError(f"data.yaml not found: {data}")
@@ -311,11 +308,18 @@ def split_images(data_yaml: str | Path, split: str, purpose: str) -> list[Path]:
     if split not in cfg:
         raise FileNotFoundError(f"{data} has no '{split}' split ({purpose} needs it)")
     root = Path(cfg.get("path") or data.parent)
-    folder = (root if root.is_absolute() else data.parent / root) / str(cfg[split])
+    return (root if root.is_absolute() else data.parent / root) / str(cfg[split])
+
+
+def split_images(data_yaml: str | Path, split: str, purpose: str) -> list[Path]:
+    """The image files of one split (``split_folder``); FileNotFoundError when there are none."""
+    folder = split_folder(data_yaml, split, purpose)
     images = list_images(folder) if folder.is_dir() else []
     if not images:
-        raise FileNotFoundError(f"{data}: no '{split}' images in {folder} ({purpose} needs them)")
-    return sorted(images)
+        raise FileNotFoundError(
+            f"{data_yaml}: no '{split}' images in {folder} ({purpose} needs them)"
+        )
+    return images
 
 
 def read_manifest(data_yaml: str | Path) -> dict:

@@ -8,12 +8,13 @@ are compared like for like.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import yaml
 
+from training.datasets import split_folder
 from training.labels import Box, read_yolo_txt
 from training.trainer import EvalResult
 
@@ -60,6 +61,25 @@ def idf1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     counts = np.array([[together[(p, t)] for t in tracks] for p in people])
     rows, cols = linear_sum_assignment(-counts)
     return 2 * float(counts[rows, cols].sum()) / (n_gt + n_tracked)
+
+
+def pipeline_idf1(
+    pipe: Any, frames: Sequence[Any], truth: Callable[[Any], tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """:func:`idf1` of a ``monitor.pipeline.Pipeline``'s detector and tracker over ``frames``
+    (batches of 8, as the batch driver runs); ``truth(frame)`` gives its gt ``(xyxy, ids)``."""
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        for i in range(0, len(frames), 8):
+            chunk = frames[i : i + 8]
+            for frame, dets in zip(chunk, pipe.detector.detect(chunk), strict=True):
+                tracked = pipe.tracker.update(frame, dets)
+                ids = tracked.tracker_id
+                ids = np.full(len(tracked), -1) if ids is None else ids
+                keep = ids >= 0  # boxes not (yet) on a confirmed track have id -1
+                yield (*truth(frame), tracked.xyxy[keep], ids[keep])
+
+    return idf1(pairs())
 
 
 def match(truth: Sequence[Box], preds: Sequence[Box]) -> np.ndarray:
@@ -130,11 +150,8 @@ def split_labels(data_yaml: str | Path, split: str = "test") -> dict[str, list[B
     """Boxes of every image of one split of a dataset written by ``training.datasets``, by stem."""
     from PIL import Image
 
-    root = Path(data_yaml).parent
-    cfg = yaml.safe_load(Path(data_yaml).read_text())
-    img_dir = Path(cfg.get("path", root)) / cfg[split]
     out = {}
-    for img in sorted(img_dir.iterdir()):
+    for img in sorted(split_folder(data_yaml, split, "scoring").iterdir()):
         txt = Path(str(img.parent).replace("images", "labels")) / f"{img.stem}.txt"
         with Image.open(img) as im:
             w, h = im.size

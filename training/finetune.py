@@ -373,8 +373,8 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         return {"run": str(result.save_dir)}
 
     run = Path(stage("train", _train)["run"])
-    after = stage("after", lambda: evaluate_detector(_detector_for(run / "weights" / "best.pt", req.device),
-                                                      test, names))  # fmt: skip
+    best = run / "weights" / "best.pt"
+    after = stage("after", lambda: evaluate_detector(_detector_for(best, req.device), test, names))
 
     def _register() -> dict[str, Any]:
         from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from monitor.detectors.base import select_device
+
 # GPUs ultralytics knows to give NaN losses under AMP (its check_amp list).
 _AMP_BROKEN = re.compile(
     r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)",
@@ -22,12 +24,9 @@ _AMP_BROKEN = re.compile(
 
 
 def train_device(device: str = "auto") -> str:
-    """ultralytics' device string: ``auto`` is the first CUDA GPU when torch sees one, else cpu."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "0" if torch.cuda.is_available() else "cpu"
+    """ultralytics' device string: ``auto`` is the first CUDA GPU when torch sees one (``0``),
+    else cpu; the detectors' ``select_device`` decides."""
+    return select_device(device).removeprefix("cuda:") if device == "auto" else device
 
 
 def torch_device(device: str = "auto") -> str:
@@ -37,8 +36,7 @@ def torch_device(device: str = "auto") -> str:
         >>> torch_device("0"), torch_device("cuda:1"), torch_device("cpu")
         ('cuda:0', 'cuda:1', 'cpu')
     """
-    resolved = train_device(device)
-    return f"cuda:{resolved}" if resolved.isdigit() else resolved
+    return f"cuda:{device}" if device.isdigit() else select_device(device)
 
 
 def train_workers(workers: int | None, device: str) -> int:

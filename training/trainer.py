@@ -208,13 +208,10 @@ def result_from_run(save_dir: str | Path) -> TrainResult:
 
 
 def _count_images(data: str | Path, split: str) -> int:
-    import yaml
-
     from monitor.sources import list_images
+    from training.datasets import split_folder
 
-    cfg = yaml.safe_load(Path(data).read_text())
-    folder = Path(cfg.get("path", Path(data).parent)) / cfg[split]
-    return len(list_images(folder))
+    return len(list_images(split_folder(data, split, "evaluation")))
 
 
 def evaluate(
