@@ -190,7 +190,7 @@ def test_registered_checkpoints_carry_no_machine_paths(tmp_path: Path) -> None:
     src = REPO / "models" / "coco6-student-v4.pt"
     dst = tmp_path / "models" / "v4.pt"
     saved = torch.load(src, map_location="cpu", weights_only=False)["train_args"]
-    # the machine it was trained on: repository /work/main, home /root
+    # the machine paths that checkpoint embeds: its repository and its home folder
     repo, home = Path(saved["model"]).parents[1], Path(saved["project"]).parents[2]
     args = write_portable(src, dst, repo, home)
     assert args["model"] == "models/coco6-student-v3.pt"
