@@ -56,6 +56,9 @@ def batch(
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
         format="%(message)s",
     )
+    from monitor.tracking import preload_trackers
+
+    preload_trackers()  # torch, for the tracker, loads while the config and the inputs do
     from monitor.config import ConfigError, load_config
     from monitor.lock import FolderError, LockHeldError
     from monitor.registry import ModelNotFoundError

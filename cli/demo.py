@@ -59,6 +59,9 @@ def demo(
 
 def _run(sample: Path, config: Path, out: Path, force: bool) -> tuple[dict[str, Any], Path]:
     """The batch path of ``monitor batch`` on the sample; returns its summary and the store path."""
+    from monitor.tracking import preload_trackers
+
+    preload_trackers()  # torch, for the tracker, loads while the detector does
     from monitor.config import ConfigError, load_config
     from monitor.pipeline import Pipeline
     from monitor.registry import ModelNotFoundError

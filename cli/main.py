@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import os
+import sys
+import threading
 
 import typer
 
@@ -55,3 +59,25 @@ def main() -> None:
             raise
         typer.echo(f"error: {err}", err=True)
         raise SystemExit(2) from None
+
+
+def run() -> None:
+    """The ``monitor`` executable: :func:`main`, then, after a clean finish, exit at once.
+
+    With torch imported (the trackers need it), Python's own teardown of its modules takes
+    ~0.5 s after the work is done. By then every output is closed and flushed, so exit handlers
+    run (logging, temporary folders) and the process ends without that teardown. Failures and
+    runs with live non-daemon threads exit the ordinary way.
+    """
+    try:
+        main()
+    except SystemExit as done:
+        if done.code not in (0, None):
+            raise
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`monitor ... | head`)
+            stream.flush()
+    os._exit(0)

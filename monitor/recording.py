@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,17 @@ H264_CODECS = frozenset({"avc1", "avc3", "h264", "x264"})
 H264_PRESET = "veryfast"
 H264_CRF = 23  # libx264's default quality: boxes and labels stay sharp
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+@dataclass(frozen=True)
+class EncodedPacket:
+    """One frame as the H.264 encoder put it out: what an alert clip copies without re-encoding."""
+
+    data: bytes
+    pts: int
+    dts: int
+    time_base: Fraction
+    keyframe: bool
 
 
 class VideoWriter(Protocol):
@@ -146,11 +158,13 @@ class _H264Writer(_AtomicWriter):
     """
 
     def __init__(
-        self, path: Path, fps: float, size: tuple[int, int], preset: str = H264_PRESET
-    ) -> None:
+        self, path: Path, fps: float, size: tuple[int, int], preset: str = H264_PRESET,
+        keyint: int | None = None,
+    ) -> None:  # fmt: skip
         import av
 
         super().__init__(path, size)
+        self.tap: Callable[[EncodedPacket], None] | None = None  # sees every packet (clips)
         fmt = _CONTAINERS.get(path.suffix.lower(), "mp4")
         self._rate = Fraction(fps).limit_denominator(1001)
         self._index = 0
@@ -161,7 +175,10 @@ class _H264Writer(_AtomicWriter):
             stream.pix_fmt = "yuv420p"
             # One encoder thread: the detector and the decoder already keep every core busy, and
             # x264's own threads cost ~15% more CPU per frame for no wall-clock gain here.
-            stream.options = {"preset": preset, "crf": str(H264_CRF), "threads": "1"}
+            options: dict[str, object] = {"preset": preset, "crf": str(H264_CRF), "threads": "1"}
+            if keyint:  # a keyframe every keyint frames and none of x264's B-frames
+                options |= {"g": str(keyint), "bf": "0"}
+            stream.options = options
             self._box.start_encoding()  # header now: a bad codec or folder fails at open
         except (av.FFmpegError, OSError, ValueError) as err:
             self._tmp.unlink(missing_ok=True)
@@ -185,11 +202,27 @@ class _H264Writer(_AtomicWriter):
         frame.pts, frame.time_base = self._index, 1 / self._rate
         self._index += 1
         try:
-            self._box.mux(self._stream.encode(frame))
+            self._mux(self._stream.encode(frame))
         except av.FFmpegError as err:  # e.g. no space left on device
             self.abort()
             reason = getattr(err, "strerror", None) or err
             raise VideoWriterError(f"cannot write video {self.path}: {reason}") from None
+
+    def _mux(self, packets: list[Any]) -> None:
+        if self.tap is not None:
+            for p in packets:  # copied first: muxing hands the packet's data to the file
+                self.tap(EncodedPacket(bytes(p), p.pts, p.dts, p.time_base, p.is_keyframe))
+        self._box.mux(packets)
+
+    @property
+    def frames_written(self) -> int:
+        """Frames handed to the encoder so far (the next frame's index)."""
+        return self._index
+
+    @property
+    def stream(self) -> Any:
+        """The PyAV output stream (codec parameters for clips copied from it)."""
+        return self._stream
 
     def _close(self) -> None:
         self._box.close()
@@ -206,7 +239,7 @@ class _H264Writer(_AtomicWriter):
         self._open = False
         try:
             try:
-                self._box.mux(self._stream.encode(None))
+                self._mux(self._stream.encode(None))
             finally:
                 self._box.close()
             self._finish()
@@ -217,13 +250,15 @@ class _H264Writer(_AtomicWriter):
 
 
 def open_video_writer(
-    path: Path, fps: float, size: tuple[int, int], fourcc: str = "avc1", preset: str = H264_PRESET
-) -> VideoWriter:
+    path: Path, fps: float, size: tuple[int, int], fourcc: str = "avc1", preset: str = H264_PRESET,
+    keyint: int | None = None,
+) -> VideoWriter:  # fmt: skip
     """A writer of ``(width, height)`` BGR frames: H.264 via PyAV for avc1/h264, else OpenCV.
 
     The file appears under ``path`` only once ``release`` has finished it; until then it is
     written to ``partial_path(path)``. Raises ``VideoWriterError`` naming the path if the codec
-    or the file cannot be opened.
+    or the file cannot be opened. ``keyint``: frames between H.264 keyframes at most (x264's
+    default is 250), and no B-frames: alert clips are cut from such a stream at a keyframe.
 
     Example:
         >>> import tempfile
@@ -238,7 +273,7 @@ def open_video_writer(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_h264(fourcc):
-        return _H264Writer(path, fps, size, preset)
+        return _H264Writer(path, fps, size, preset, keyint)
     return _OpenCvWriter(path, fps, size, fourcc)
 
 
@@ -331,55 +366,3 @@ def save_snapshot(root: Path, relative: str, image: np.ndarray, quality: int = 9
     except OSError as err:
         raise OSError(err.errno, f"cannot write snapshot {target}: {err.strerror or err}") from None
     return relative
-
-
-class ClipRecorder:
-    """Keeps the last ``seconds`` of annotated frames; an alert gets a clip of before + after."""
-
-    def __init__(
-        self,
-        root: Path,
-        fps: float,
-        seconds: float,
-        fourcc: str = "avc1",
-        preset: str = H264_PRESET,
-    ) -> None:
-        self.root, self.fps, self.fourcc, self.preset = root, fps, fourcc, preset
-        self.span = max(1, int(round(seconds * fps)))
-        self._buffer: deque[np.ndarray] = deque(maxlen=self.span)
-        self._open: list[tuple[VideoWriter, int]] = []  # (writer, frames still to write)
-
-    def start(self, relative: str) -> str:
-        """Begin a clip from the buffered frames; returns its path relative to the root."""
-        if not self._buffer:
-            raise RuntimeError("ClipRecorder.start called before any frame was added")
-        h, w = self._buffer[0].shape[:2]
-        writer = open_video_writer(self.root / relative, self.fps, (w, h), self.fourcc, self.preset)
-        for img in self._buffer:
-            writer.write(img)
-        self._open.append((writer, self.span))
-        return relative
-
-    def add(self, image: np.ndarray) -> None:
-        """Feed the next annotated frame to the buffer and every open clip."""
-        self._buffer.append(image)
-        still = []
-        for writer, left in self._open:
-            writer.write(image)
-            if left > 1:
-                still.append((writer, left - 1))
-            else:
-                writer.release()
-        self._open = still
-
-    def close(self) -> None:
-        """Finish every open clip (end of input); a failing one does not stop the others."""
-        errors: list[OSError] = []
-        for writer, _ in self._open:
-            try:
-                writer.release()
-            except OSError as err:
-                errors.append(err)
-        self._open = []
-        if errors:
-            raise errors[0]

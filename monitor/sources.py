@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import logging
+import os
 import re
 import statistics
 from collections.abc import Iterator
@@ -48,8 +49,15 @@ class InputSpec:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files of a frame folder, in name order (frame order for MOT and UCSD layouts)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    """Image files of a frame folder, in name order (frame order for MOT and UCSD layouts).
+
+    ``scandir`` knows regular files from the directory listing: no stat per frame, which on a
+    network or overlay file system costs ~0.1 ms each, for every one of thousands of frames.
+    """
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries
+                 if os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file()]  # fmt: skip
+    return [folder / n for n in sorted(names)]
 
 
 def _unique(name: str, taken: set[str]) -> str:

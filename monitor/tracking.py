@@ -65,6 +65,26 @@ def _import_trackers() -> None:
     import ultralytics.trackers.bot_sort  # noqa: F401
 
 
+_preload_lock = threading.Lock()
+
+
+def preload_trackers() -> None:
+    """Start importing ultralytics' trackers (torch, ~1.5 s) on a thread, once per process.
+
+    Commands call it first thing, so the import overlaps config, input scanning and the
+    detector's compile instead of stalling the first ``update()``.
+    """
+    global _preloading
+    with _preload_lock:
+        if _preloading or "ultralytics.trackers.bot_sort" in sys.modules:
+            return
+        _preloading = True
+    threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
+
+
+_preloading = False
+
+
 def _new_tracker(cfg: TrackerConfig) -> Any:
     configure_offline()
     from ultralytics.trackers.bot_sort import BOTSORT
@@ -90,10 +110,7 @@ class Tracker:
     """
 
     def __init__(self, cfg: TrackerConfig, min_conf: float = 0.0) -> None:
-        # ultralytics' trackers import torch (~1.5 s): start that now on a thread, so it overlaps
-        # the detector's compile and the first frames instead of stalling the first update().
-        if "ultralytics.trackers.bot_sort" not in sys.modules:
-            threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
+        preload_trackers()  # if the command did not already
         self.cfg = cfg
         self.min_conf = min_conf
         self._trackers: dict[str, Any] = {}

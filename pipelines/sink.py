@@ -20,12 +20,12 @@ import numpy as np
 
 from monitor.annotate import FrameAnnotator, apply_masks
 from monitor.anomaly.explain import overlay
+from monitor.clips import ClipRecorder, PacketClips, clip_recorder
 from monitor.config import MonitorConfig
 from monitor.notify.outbox import Outbox
 from monitor.pipeline import FrameResult, Pipeline
 from monitor.privacy import Redactor
 from monitor.recording import (
-    ClipRecorder,
     JsonlWriter,
     VideoWriter,
     frame_record,
@@ -58,7 +58,7 @@ class CameraOutput:
     folder: str
     fps: float
     masks: list[np.ndarray]
-    clips: ClipRecorder
+    clips: ClipRecorder | PacketClips
     video: VideoWriter | None = None
     jsonl: JsonlWriter | None = None
     frames: int = 0
@@ -130,13 +130,18 @@ class OutputSink:
         outs = self.cfg.outputs
         name = folder or camera_id
         (self.media_root / name).mkdir(parents=True, exist_ok=True)
-        clips = ClipRecorder(
-            self.media_root, fps, outs.clip_seconds, outs.video_codec, outs.video_preset
-        )
-        cam = CameraOutput(camera_id, name, fps, self._masks(camera_id, size), clips)
+        video = None
         if files and outs.annotated_video:
             path = self.media_root / name / "annotated.mp4"
-            cam.video = open_video_writer(path, fps, size, outs.video_codec, outs.video_preset)
+            # a keyframe a second: alert clips are copied out of this stream, from a keyframe
+            keyint = max(1, round(fps)) if outs.clips else None
+            video = open_video_writer(
+                path, fps, size, outs.video_codec, outs.video_preset, keyint=keyint
+            )
+        clips = clip_recorder(
+            self.media_root, fps, outs.clip_seconds, outs.video_codec, outs.video_preset, video
+        )
+        cam = CameraOutput(camera_id, name, fps, self._masks(camera_id, size), clips, video)
         if files and outs.jsonl:
             cam.jsonl = JsonlWriter(self.media_root / name / "detections.jsonl")
         self.cameras[camera_id] = cam
@@ -218,8 +223,9 @@ class OutputSink:
         if cam is None:
             return None
         errors: list[Exception] = []
-        closers: list[Callable[[], None]] = [cam.clips.close]
-        closers += [cam.video.release] if cam.video is not None else []
+        # the video first: clips cut from its packets get the last ones from its encoder's flush
+        closers: list[Callable[[], None]] = [cam.video.release] if cam.video is not None else []
+        closers += [cam.clips.close]
         closers += [cam.jsonl.close] if cam.jsonl is not None else []
         for closer in [*closers, lambda: self._flush_counts(cam)]:
             try:  # each one, so a failed clip (disk full) still leaves counts in the store

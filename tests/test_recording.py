@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from monitor.clips import ClipRecorder, PacketClips, clip_recorder
 from monitor.recording import (
-    ClipRecorder,
     VideoWriterError,
     is_h264,
     open_video_writer,
@@ -186,3 +186,38 @@ def test_clip_closed_early_keeps_what_it_has(tmp_path: Path) -> None:
 def test_clip_start_before_any_frame_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="before any frame"):
         ClipRecorder(tmp_path, fps=10.0, seconds=1.0).start("c.mp4")
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "veryfast"])
+def test_packet_clips_copy_the_annotated_stream_from_a_keyframe(
+    tmp_path: Path, preset: str
+) -> None:
+    video = open_video_writer(tmp_path / "v.mp4", 10.0, (64, 48), preset=preset, keyint=10)
+    clips = clip_recorder(tmp_path, 10.0, 0.5, "avc1", preset, video)  # span = 5
+    assert isinstance(clips, PacketClips)
+    for i in range(30):  # the sink's order: clips, alert evidence, then the video
+        clips.add(_flat(5 + 8 * i))
+        if i in (0, 17, 27):
+            clips.start(f"cam/alerts/{i}.mp4")
+        video.write(_flat(5 + 8 * i))
+    video.release()  # the encoder's last frames (veryfast holds ~10 back) reach the clips
+    clips.close()
+    levels = {i: [round((float(f.mean()) - 5) / 8) for f in _decode(tmp_path / "cam" / "alerts" / f"{i}.mp4")]
+              for i in (0, 17, 27)}  # fmt: skip
+    # 5 frames before the alert's to 5 after, from the keyframe at or before the first (0, 10, 20)
+    assert levels == {0: list(range(0, 6)), 17: list(range(10, 23)), 27: list(range(20, 30))}
+    for i in (0, 17, 27):
+        path = tmp_path / "cam" / "alerts" / f"{i}.mp4"
+        with av.open(str(path)) as box:
+            stream = box.streams.video[0]
+            first = next(p for p in box.demux(stream) if p.size)
+            assert first.is_keyframe and stream.codec_context.name == "h264"
+        assert not partial_path(path).exists()
+    assert len(_decode(tmp_path / "v.mp4")) == 30
+
+
+def test_clips_are_encoded_when_there_is_no_h264_video_to_copy(tmp_path: Path) -> None:
+    assert isinstance(clip_recorder(tmp_path, 10.0, 1.0, "avc1", "ultrafast", None), ClipRecorder)
+    mp4v = open_video_writer(tmp_path / "v.mp4", 10.0, (64, 48), "mp4v")
+    assert isinstance(clip_recorder(tmp_path, 10.0, 1.0, "mp4v", "ultrafast", mp4v), ClipRecorder)
+    mp4v.release()

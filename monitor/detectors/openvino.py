@@ -9,6 +9,7 @@ Telemetry is opted out before openvino is imported.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,8 @@ from monitor.registry import ModelRegistry, resolve_model
 from monitor.runtime import block_telemetry
 from monitor.schema import ConfigError
 
+log = logging.getLogger(__name__)
+
 INT8_VARIANT = "openvino-int8"
 """Registry variant name of a version's INT8 OpenVINO IR (``monitor export`` writes it)."""
 
@@ -32,6 +35,12 @@ class OpenVinoConfig(OnnxDetectorConfig):
 
     backend: Literal["openvino"] = "openvino"
     ov_device: str = Field("CPU", description="OpenVINO device name (CPU, GPU, AUTO).")
+    cache_dir: str | None = Field(
+        "~/.cache/video-monitor/openvino",
+        description="Where OpenVINO keeps compiled networks (one per model and input shape, "
+        "~6 MB each), so a restart loads instead of compiling (0.13 s instead of 0.3 s "
+        "per shape); empty or null: no cache.",
+    )
     precision: Literal["fp32", "int8"] = Field(
         "fp32",
         description="fp32: the version's .onnx; int8: its INT8 IR (NNCF post-training "
@@ -118,6 +127,13 @@ class OpenVinoDetector(YoloRawDetector):
 
         assert isinstance(cfg, OpenVinoConfig)
         self.core = ov.Core()
+        if cfg.cache_dir:
+            cache = Path(cfg.cache_dir).expanduser()
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                self.core.set_property({"CACHE_DIR": str(cache)})
+            except (OSError, RuntimeError) as err:  # a read-only home: compile every time
+                log.warning("OpenVINO compile cache off (%s): %s", cache, err)
         self.model = self.core.read_model(str(weights))
         shape: list[Any] = [
             d.get_length() if d.is_static else None

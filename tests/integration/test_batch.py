@@ -148,3 +148,45 @@ def test_forced_rerun_updates_alerts_without_duplicates(batch_run) -> None:
     assert "1 processed" in result.output
     after = sqlite3.connect(db).execute("SELECT id, start_time FROM alerts").fetchall()
     assert sorted(after) == sorted(before)
+
+
+# `monitor` itself (cli.main.run) with two probes: an exit handler, which must run, and an object
+# whose finalizer runs only in the interpreter's teardown, which a clean finish skips (~0.5 s).
+PROBED_RUN = """
+import atexit, sys
+import cli.main
+atexit.register(lambda: print("exit handlers ran", flush=True))
+class Probe:
+    def __del__(self):
+        print("teardown ran", flush=True)
+cli.main._probe = Probe()
+cli.main.run()
+"""
+
+
+def test_monitor_exits_without_teardown_once_its_outputs_are_closed(
+    tmp_path: Path, pets_subset: Path, detector_weights: Path
+) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "out"
+    args = [sys.executable, "-c", PROBED_RUN, "batch", str(pets_subset), "--out", str(out),
+            "--config", str(cfg), "--weights", str(detector_weights)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exit handlers ran" in done.stdout and "teardown ran" not in done.stdout
+    # everything the run wrote is complete on disk
+    assert sum(1 for _ in (out / "pets60" / "detections.jsonl").open()) == 60
+    video = cv2.VideoCapture(str(out / "pets60" / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    video.release()
+    db = sqlite3.connect(out / "monitor.db")
+    assert db.execute("SELECT rule FROM alerts").fetchall() == [("door",)]
+    assert db.execute("SELECT status FROM runs").fetchall() == [("done",)]
+    # a failed run keeps the ordinary exit, with its code
+    done = subprocess.run([*args[:4], str(tmp_path / "missing"), *args[5:]],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 1 and "teardown ran" in done.stdout
