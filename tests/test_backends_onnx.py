@@ -167,6 +167,33 @@ def test_openvino_int8_rect_letterbox_matches_ultralytics(
     assert same >= 0.8, f"INT8: {same:.0%} of boxes within 1 px"  # measured 91%
 
 
+def test_openvino_compile_cache_is_reused_and_optional(
+    pets_frames: list[Frame], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second detector loads the compiled network from ``cache_dir`` and finds the same boxes;
+    a cache folder that cannot be made only turns the cache off."""
+    pytest.importorskip("openvino")
+    from monitor.detectors.openvino import OpenVinoConfig
+
+    def boxes(cache: Path) -> list[np.ndarray]:
+        det = create_detector(OpenVinoConfig(precision="int8", device="cpu", cache_dir=str(cache)))
+        return [d.xyxy for d in det.detect(pets_frames[:2])]
+
+    cache = tmp_path / "ov"
+    first = boxes(cache)
+    blobs = sorted(cache.glob("*.blob"))
+    assert len(blobs) == 1 and len(first[0]) >= 3  # one input shape compiled, people found
+    again = boxes(cache)
+    assert sorted(cache.glob("*.blob")) == blobs  # loaded from the cache, nothing compiled anew
+    (tmp_path / "file").write_text("")
+    with caplog.at_level("WARNING"):
+        uncached = boxes(tmp_path / "file" / "ov")  # a file where a folder would go
+    assert "compile cache off" in caplog.text
+    for a, b, c in zip(first, again, uncached, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+        np.testing.assert_allclose(a, c, atol=1e-3)
+
+
 def test_auto_backend_choice() -> None:
     """auto: OpenVINO INT8 on a CPU for a model with that export, ultralytics otherwise."""
     from monitor.detectors.auto import AutoConfig, choose

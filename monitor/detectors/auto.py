@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from monitor.detectors.base import DetectorConfigBase
+from monitor.detectors.openvino import OV_CACHE_DIR
 from monitor.registry import DEFAULT_MODELS_DIR, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class AutoConfig(DetectorConfigBase):
     precision: Literal["int8", "fp32"] = Field(
         "int8", description="OpenVINO precision when OpenVINO is chosen (int8 = the INT8 IR)."
     )
+    cache_dir: str | None = Field(
+        OV_CACHE_DIR, description="OpenVINO's compiled-network cache when OpenVINO is chosen."
+    )
 
 
 def gpu_present() -> bool:
@@ -55,7 +59,7 @@ def choose(cfg: AutoConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> Dete
     from monitor.detectors.openvino import OpenVinoConfig, ov_model_path
     from monitor.detectors.ultralytics import UltralyticsConfig
 
-    common = cfg.model_dump(exclude={"backend", "threads", "precision"})
+    common = cfg.model_dump(exclude={"backend", "threads", "precision", "cache_dir"})
     on_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not gpu_present())
     reason = "a GPU is present" if not on_cpu else ""
     if on_cpu and importlib.util.find_spec("openvino") is None:
@@ -72,6 +76,7 @@ def choose(cfg: AutoConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> Dete
                 **{**common, "weights": weights},
                 threads=cfg.threads,
                 precision=cfg.precision,
+                cache_dir=cfg.cache_dir,
             )
     log.info("detector backend auto -> ultralytics (%s)", reason)
     return UltralyticsConfig(**common)

@@ -26,6 +26,7 @@ from monitor.schema import ConfigError
 
 log = logging.getLogger(__name__)
 
+OV_CACHE_DIR = "~/.cache/video-monitor/openvino"
 INT8_VARIANT = "openvino-int8"
 """Registry variant name of a version's INT8 OpenVINO IR (``monitor export`` writes it)."""
 
@@ -36,7 +37,7 @@ class OpenVinoConfig(OnnxDetectorConfig):
     backend: Literal["openvino"] = "openvino"
     ov_device: str = Field("CPU", description="OpenVINO device name (CPU, GPU, AUTO).")
     cache_dir: str | None = Field(
-        "~/.cache/video-monitor/openvino",
+        OV_CACHE_DIR,
         description="Where OpenVINO keeps compiled networks (one per model and input shape, "
         "~6 MB each), so a restart loads instead of compiling (0.13 s instead of 0.3 s "
         "per shape); empty or null: no cache.",
