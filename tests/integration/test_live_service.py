@@ -195,7 +195,8 @@ def test_slow_detector_keeps_queues_bounded(detector, pets_subset, tmp_path) -> 
 
 
 def run_cli(config: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", "live", "--config",
+    """``monitor live`` as the installed command runs it (``cli.main.run``: its early exit too)."""
+    cmd = [sys.executable, "-c", "from cli.main import run; run()", "live", "--config",
            str(config), "--out", str(out), *extra]  # fmt: skip
     env = {**os.environ, "COLUMNS": "160"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
