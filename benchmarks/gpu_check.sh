@@ -18,7 +18,7 @@ if [ -d .whl ]; then
 fi
 if ! command -v monitor >/dev/null; then
     mkdir -p /tmp/bin
-    printf '#!/bin/sh\nexec %s -c "from cli.main import main; main()" "$@"\n' "$PY" >/tmp/bin/monitor
+    printf '#!/bin/sh\nexec %s -c "from cli.main import run; run()" "$@"\n' "$PY" >/tmp/bin/monitor
     chmod +x /tmp/bin/monitor
     export PATH=/tmp/bin:$PATH PYTHONPATH=${PYTHONPATH:-$PWD}
 fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib
 import os
 import sys
@@ -80,4 +81,6 @@ def run() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`monitor ... | head`)
             stream.flush()
+    with contextlib.suppress(Exception):  # and what native libraries printed through C stdio
+        ctypes.CDLL(None).fflush(None)
     os._exit(0)

@@ -150,12 +150,14 @@ def test_forced_rerun_updates_alerts_without_duplicates(batch_run) -> None:
     assert sorted(after) == sorted(before)
 
 
-# `monitor` itself (cli.main.run) with two probes: an exit handler, which must run, and an object
-# whose finalizer runs only in the interpreter's teardown, which a clean finish skips (~0.5 s).
+# `monitor` itself (cli.main.run) with three probes: an exit handler, which must run, a line a
+# native library leaves in C's stdout buffer, which must come out, and an object whose finalizer
+# runs only in the interpreter's teardown, which a clean finish skips (~0.5 s).
 PROBED_RUN = """
-import atexit, sys
+import atexit, ctypes, sys
 import cli.main
 atexit.register(lambda: print("exit handlers ran", flush=True))
+ctypes.CDLL(None).printf(b"native line\\n")
 class Probe:
     def __del__(self):
         print("teardown ran", flush=True)
@@ -167,6 +169,7 @@ cli.main.run()
 def test_monitor_exits_without_teardown_once_its_outputs_are_closed(
     tmp_path: Path, pets_subset: Path, detector_weights: Path
 ) -> None:
+    import os
     import subprocess
     import sys
 
@@ -175,9 +178,11 @@ def test_monitor_exits_without_teardown_once_its_outputs_are_closed(
     out = tmp_path / "out"
     args = [sys.executable, "-c", PROBED_RUN, "batch", str(pets_subset), "--out", str(out),
             "--config", str(cfg), "--weights", str(detector_weights)]  # fmt: skip
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # C stdout buffers
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "exit handlers ran" in done.stdout and "teardown ran" not in done.stdout
+    assert "exit handlers ran" in done.stdout and "native line" in done.stdout
+    assert "teardown ran" not in done.stdout
     # everything the run wrote is complete on disk
     assert sum(1 for _ in (out / "pets60" / "detections.jsonl").open()) == 60
     video = cv2.VideoCapture(str(out / "pets60" / "annotated.mp4"))
