@@ -194,6 +194,19 @@ def test_openvino_compile_cache_is_reused_and_optional(
         np.testing.assert_allclose(a, c, atol=1e-3)
 
 
+def test_openvino_compile_cache_is_pruned_oldest_first(tmp_path: Path) -> None:
+    from monitor.detectors.openvino import prune_cache
+
+    for age, name in enumerate(["new", "mid", "old"]):  # 3 MB each, "old" written first
+        blob = tmp_path / f"{name}.blob"
+        blob.write_bytes(b"\0" * 3_000_000)
+        os.utime(blob, (1e9 - age * 1000, 1e9 - age * 1000))
+    (tmp_path / "notes.txt").write_text("not a network")
+    assert [b.name for b in prune_cache(tmp_path, max_bytes=7_000_000)] == ["old.blob"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mid.blob", "new.blob", "notes.txt"]
+    assert prune_cache(tmp_path, max_bytes=7_000_000) == []
+
+
 def test_auto_backend_choice() -> None:
     """auto: OpenVINO INT8 on a CPU for a model with that export, ultralytics otherwise."""
     from monitor.detectors.auto import AutoConfig, choose
