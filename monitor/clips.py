@@ -198,6 +198,8 @@ class PacketClips:
         errors: list[OSError] = []
         for entry in self._open:
             try:
+                if entry.clip is None:  # the video stopped before this clip's first frame
+                    self._open_clip(entry)
                 if entry.clip is not None:
                     entry.clip.release()
             except OSError as err:

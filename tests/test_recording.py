@@ -216,6 +216,18 @@ def test_packet_clips_copy_the_annotated_stream_from_a_keyframe(
     assert len(_decode(tmp_path / "v.mp4")) == 30
 
 
+def test_packet_clip_of_a_video_cut_short_keeps_what_was_encoded(tmp_path: Path) -> None:
+    video = open_video_writer(tmp_path / "v.mp4", 10.0, (64, 48), preset="veryfast", keyint=10)
+    clips = clip_recorder(tmp_path, 10.0, 0.5, "avc1", "veryfast", video)  # span = 5
+    for i in range(30):
+        video.write(_flat(5 + 8 * i))  # veryfast holds ~10 frames back: 0-19 are out
+    clips.start("late.mp4")  # frames 26-35 wanted; none has come out of the encoder
+    video.abort()  # the input failed: no flush
+    clips.close()
+    levels = [round((float(f.mean()) - 5) / 8) for f in _decode(tmp_path / "late.mp4")]
+    assert levels and levels[0] % 10 == 0 and levels == list(range(levels[0], levels[-1] + 1))
+
+
 def test_clips_are_encoded_when_there_is_no_h264_video_to_copy(tmp_path: Path) -> None:
     assert isinstance(clip_recorder(tmp_path, 10.0, 1.0, "avc1", "ultrafast", None), ClipRecorder)
     mp4v = open_video_writer(tmp_path / "v.mp4", 10.0, (64, 48), "mp4v")
