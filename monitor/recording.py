@@ -1,8 +1,8 @@
-"""Writers for what a run leaves on disk: annotated video, per-frame JSONL, alert snapshots and clips.
+"""Writers for what a run leaves on disk: annotated video, per-frame JSONL, alert snapshots.
 
 Videos are H.264 in mp4 by default (PyAV/libx264, moov first) so browsers play them; OpenCV writes
 any other FourCC. A video only appears under its final name once complete. All paths handed back
-are relative to the media root, which is what the store records.
+are relative to the media root, which is what the store records. Alert clips: ``monitor.clips``.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ def _import_trackers() -> None:
 
 
 _preload_lock = threading.Lock()
+_preloading = False
 
 
 def preload_trackers() -> None:
@@ -80,9 +81,6 @@ def preload_trackers() -> None:
             return
         _preloading = True
     threading.Thread(target=_import_trackers, name="import-trackers", daemon=True).start()
-
-
-_preloading = False
 
 
 def _new_tracker(cfg: TrackerConfig) -> Any:
