@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,19 @@ from monitor.recording import (
     open_video_writer,
     partial_path,
 )
+
+
+def _finish_each(finishers: list[Callable[[], None]]) -> None:
+    """Call each one; a failing one (disk full) does not stop the others; the first error is
+    raised once all have run."""
+    errors: list[OSError] = []
+    for finish in finishers:
+        try:
+            finish()
+        except OSError as err:
+            errors.append(err)
+    if errors:
+        raise errors[0]
 
 
 class ClipRecorder:
@@ -68,15 +83,8 @@ class ClipRecorder:
 
     def close(self) -> None:
         """Finish every open clip (end of input); a failing one does not stop the others."""
-        errors: list[OSError] = []
-        for writer, _ in self._open:
-            try:
-                writer.release()
-            except OSError as err:
-                errors.append(err)
-        self._open = []
-        if errors:
-            raise errors[0]
+        clips, self._open = self._open, []
+        _finish_each([writer.release for writer, _ in clips])
 
 
 class _Remux:
@@ -195,18 +203,14 @@ class PacketClips:
 
     def close(self) -> None:
         """Finish every open clip (end of input); a failing one does not stop the others."""
-        errors: list[OSError] = []
-        for entry in self._open:
-            try:
-                if entry.clip is None:  # the video stopped before this clip's first frame
-                    self._open_clip(entry)
-                if entry.clip is not None:
-                    entry.clip.release()
-            except OSError as err:
-                errors.append(err)
-        self._open = []
-        if errors:
-            raise errors[0]
+        entries, self._open = self._open, []
+        _finish_each([partial(self._finish, entry) for entry in entries])
+
+    def _finish(self, entry: _Pending) -> None:
+        if entry.clip is None:  # the video stopped before this clip's first frame
+            self._open_clip(entry)
+        if entry.clip is not None:
+            entry.clip.release()
 
 
 def clip_recorder(

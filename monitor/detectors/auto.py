@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from monitor.detectors.base import DetectorConfigBase
-from monitor.detectors.openvino import OV_CACHE_DIR
+from monitor.detectors.openvino import OV_CACHE_DIR, OpenVinoConfig, ov_model_path
 from monitor.registry import DEFAULT_MODELS_DIR, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def gpu_present() -> bool:
 
 def choose(cfg: AutoConfig, models_dir: Path | str = DEFAULT_MODELS_DIR) -> DetectorConfigBase:
     """The concrete backend config ``cfg`` resolves to on this machine (logged with the reason)."""
-    from monitor.detectors.openvino import OpenVinoConfig, ov_model_path
     from monitor.detectors.ultralytics import UltralyticsConfig
 
     common = cfg.model_dump(exclude={"backend", "threads", "precision", "cache_dir"})

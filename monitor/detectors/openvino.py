@@ -91,12 +91,13 @@ def prune_cache(folder: Path, max_bytes: int = OV_CACHE_MAX_BYTES) -> list[Path]
 
     OpenVINO adds one blob per model and input shape and never removes any. Returns what went.
     """
-    blobs = sorted(folder.glob("*.blob"), key=lambda b: b.stat().st_mtime)
-    total, gone = sum(b.stat().st_size for b in blobs), []
-    for blob in blobs:
+    stats = [(blob.stat(), blob) for blob in folder.glob("*.blob")]
+    blobs = sorted((st.st_mtime, st.st_size, blob) for st, blob in stats)  # oldest first
+    total, gone = sum(size for _, size, _ in blobs), []
+    for _, size, blob in blobs:
         if total <= max_bytes:
             break
-        total -= blob.stat().st_size
+        total -= size
         blob.unlink(missing_ok=True)
         gone.append(blob)
     return gone
