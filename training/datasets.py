@@ -297,13 +297,19 @@ def fingerprint(splits: Mapping[str, Sequence[LabeledFrame]]) -> str:
     return h.hexdigest()[:16]
 
 
+def data_yaml_file(data_yaml: str | Path) -> Path:
+    """``data_yaml`` as a path; FileNotFoundError naming it when there is no such file."""
+    data = Path(data_yaml)
+    if not data.is_file():
+        raise FileNotFoundError(f"data.yaml not found: {data}")
+    return data
+
+
 def split_folder(data_yaml: str | Path, split: str, purpose: str) -> Path:
     """The image folder of one split of a YOLO ``data.yaml`` (its ``path`` and ``split`` keys; a
     relative ``path`` is taken from the yaml's folder); FileNotFoundError naming the yaml, the
     split and what needed it when the yaml or the key is missing."""
-    data = Path(data_yaml)
-    if not data.is_file():
-        raise FileNotFoundError(f"data.yaml not found: {data}")
+    data = data_yaml_file(data_yaml)
     cfg = yaml.safe_load(data.read_text()) or {}
     if split not in cfg:
         raise FileNotFoundError(f"{data} has no '{split}' split ({purpose} needs it)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.sources import list_images
 from training.datasets import split_folder
 from training.labels import Box, read_yolo_txt
 from training.trainer import EvalResult
@@ -151,7 +152,7 @@ def split_labels(data_yaml: str | Path, split: str = "test") -> dict[str, list[B
     from PIL import Image
 
     out = {}
-    for img in sorted(split_folder(data_yaml, split, "scoring").iterdir()):
+    for img in list_images(split_folder(data_yaml, split, "scoring")):
         txt = Path(str(img.parent).replace("images", "labels")) / f"{img.stem}.txt"
         with Image.open(img) as im:
             w, h = im.size

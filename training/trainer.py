@@ -49,6 +49,15 @@ class EvalResult:
         return dict(self.__dict__)
 
 
+def _offline_run(data: str | Path) -> None:
+    """What every ultralytics train or val here needs first: its data.yaml, and no network."""
+    from training.datasets import data_yaml_file
+
+    data_yaml_file(data)
+    configure_offline()
+    keep_fonts_local()
+
+
 def keep_fonts_local() -> None:
     """ultralytics' dataset check fetches Arial.ttf from GitHub when no such font is installed (a
     request on every train and val, plots or not); here it takes a local font or none."""
@@ -105,10 +114,7 @@ def train(
             augmentation; needs albumentations.
         **overrides: Any other ultralytics train argument (lr0, optimizer, mosaic, seed ...).
     """
-    if not Path(data).is_file():
-        raise FileNotFoundError(f"data.yaml not found: {data}")
-    configure_offline()
-    keep_fonts_local()
+    _offline_run(data)
     from ultralytics import YOLO
 
     from training.gpu import offline_amp, train_device, train_workers
@@ -223,10 +229,7 @@ def evaluate(
     device: str = "cpu",
 ) -> EvalResult:
     """mAP50, mAP50-95 and per-class precision/recall/F1 of ``model`` on one split of ``data``."""
-    if not Path(data).is_file():
-        raise FileNotFoundError(f"data.yaml not found: {data}")
-    configure_offline()
-    keep_fonts_local()
+    _offline_run(data)
     from ultralytics import YOLO
 
     yolo = YOLO(str(model))
