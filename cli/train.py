@@ -1,4 +1,4 @@
-"""``monitor import-data|train|eval|label`` and ``monitor models list|promote|rollback``.
+"""``monitor import-data|train|eval|label`` and ``monitor models list|merge|promote|rollback``.
 
 Heavy imports (ultralytics, torch) stay inside the command functions so ``monitor --help`` is fast.
 """
@@ -319,6 +319,29 @@ def models_register(
     )
 
 
+def models_merge(
+    version: Annotated[str, typer.Argument(help="New version id, e.g. coco6-student-v8.")],
+    base: Annotated[str, typer.Option(help="Registered version: the parent, weight 1 - alpha.")],
+    other: Annotated[str, typer.Option(help="Registered version of the same architecture.")],
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of --other.")] = 0.5,
+    promote: Annotated[bool, typer.Option(help="Promote it.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Register the weight interpolation (1 - alpha) * base + alpha * other (WiSE-FT): a model
+    fine-tuned for robustness blended back toward its ancestor. Choose alpha on validation data
+    (benchmarks/merge_select.py), never on the held-out split."""
+    from monitor.registry import UnknownVersionError
+    from training.merge import MergeError, register_merge
+
+    reg = _registry(models_dir)
+    try:
+        mv = register_merge(reg, version, base, other, alpha, promote=promote)
+    except (MergeError, UnknownVersionError) as err:
+        raise typer.BadParameter(str(err)) from None
+    console.print(f"registered {mv.version} = (1 - {alpha}) * {base} + {alpha} * {other} "
+                  f"-> {reg.resolve_path(mv)}{' (promoted)' if promote else ''}")  # fmt: skip
+
+
 def models_promote(version: str, models_dir: ModelsDir = None) -> None:
     """Promote a version: pipelines load it by default."""
     _registry(models_dir).promote(version)
@@ -341,6 +364,7 @@ def register(app: typer.Typer) -> None:
     models = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
     models.command("list")(models_list)
     models.command("register")(models_register)
+    models.command("merge")(models_merge)
     models.command("promote")(models_promote)
     models.command("rollback")(models_rollback)
     app.add_typer(models, name="models")

@@ -37,7 +37,16 @@ def write_portable(src: Path, dst: Path, repo: Path, home: Path | None = None) -
     ``train_args``."""
     import torch
 
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    return save_portable(torch.load(src, map_location="cpu", weights_only=False), dst, repo, home)
+
+
+def save_portable(
+    ckpt: dict[str, Any], dst: Path, repo: Path, home: Path | None = None
+) -> dict[str, Any]:
+    """Save the loaded checkpoint ``ckpt`` to ``dst`` (atomically) with machine paths
+    rewritten; returns its ``train_args``."""
+    import torch
+
     args = dict(ckpt.get("train_args") or {})
     for key, value in args.items():
         if isinstance(value, str):
