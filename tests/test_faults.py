@@ -343,7 +343,7 @@ def _running(out: Path) -> bool:
 
 
 def test_sigint_to_the_cli_process_records_interrupted(frames, detector_weights, tmp_path) -> None:
-    out, src = tmp_path / "out", frames(200)
+    out, src = tmp_path / "out", frames(600)  # long enough that SIGINT lands mid-run
     argv = [sys.executable, "-c", "from cli.main import main; main()", "batch", str(src),
             "--out", str(out), "--weights", str(detector_weights)]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)

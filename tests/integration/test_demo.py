@@ -66,14 +66,15 @@ def test_demo_raises_alerts_from_its_rules(demo_run: tuple[Path, str]) -> None:
 
 
 def test_demo_alerts_are_raised_by_the_man_not_the_empty_table(demo_run: tuple[Path, str]) -> None:
-    """The detector scores the empty high table as a person (under 0.5) before the man walks in;
-    the demo rules' ``min_score: 0.5`` keeps that box out of every alert."""
+    """Before the man walks in, the empty high table is at most a weak person box (under 0.5:
+    coco6-student-v4 scores it so, v8 not at all); the demo rules' ``min_score: 0.5`` keeps such
+    boxes out of every alert, and every alert's track is scored >= 0.5 when it starts."""
     out, _ = demo_run
     summary = json.loads((out / "sample" / "summary.json").read_text())
     frames = [json.loads(line) for line in (out / "sample" / "detections.jsonl").open()]
     by_time = {round(f["time"], 1): f for f in frames}
     early = [b for f in frames[:10] for b in f["boxes"]]
-    assert early and all(b["conf"] < 0.5 for b in early), early  # the table, before he arrives
+    assert all(b["conf"] < 0.5 for b in early), early  # the table, before he arrives
     for alert in summary["alerts"]:
         boxes = by_time[round(alert["start_time"], 1)]["boxes"]
         scores = [b["conf"] for b in boxes if b["track_id"] in alert["track_ids"]]
