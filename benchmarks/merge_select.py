@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         datasets = shifted_val(args.data.expanduser(), work, args.seed)
         rows: dict[str, Any] = {}
         for name, weights in models.items():
-            r = {shift: val(weights, data, args.imgsz) for shift, data in datasets.items()}
+            r: dict[str, Any] = {s: val(weights, d, args.imgsz) for s, d in datasets.items()}
             shifted = [r[s]["map50_95"] for s in r if s != "none"]
             r["score"] = round(0.5 * r["none"]["map50_95"] + 0.5 * float(np.mean(shifted)), 4)
             rows[name] = r
