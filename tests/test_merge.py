@@ -88,6 +88,8 @@ def test_cli_registers_the_merge_with_its_lineage(tmp_path: Path) -> None:
     assert mv.parent == "coco6-student-v4" and mv.train_args["merge"]["other"] == "coco6-student-v7"
     assert mv.data_fingerprint == src.get("coco6-student-v4").data_fingerprint
     assert reg.resolve_path(mv).is_file() and reg.promoted() is None
+    saved = torch.load(reg.resolve_path(mv), map_location="cpu", weights_only=False)
+    assert saved["train_args"]["merge"] == mv.train_args["merge"]  # the recipe travels with it
     again = CliRunner().invoke(app, args)
     assert again.exit_code != 0 and "already registered" in again.output
     unknown = CliRunner().invoke(app, [*args[:2], "m-v2", "--base", "nope-v1", *args[5:]])

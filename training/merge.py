@@ -52,12 +52,20 @@ def _load(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def interpolate(base: Path, other: Path, alpha: float, dst: Path, repo: Path) -> Merge:
+def interpolate(
+    base: Path,
+    other: Path,
+    alpha: float,
+    dst: Path,
+    repo: Path,
+    names: tuple[str, str] | None = None,
+) -> Merge:
     """Write to ``dst`` the checkpoint ``(1 - alpha) * base + alpha * other``.
 
     ``base`` supplies everything but the weights (class names, ``imgsz``, integer buffers); the
     two must share architecture, tensor shapes and class names, else :class:`MergeError` names
-    the first difference.
+    the first difference. ``names`` (e.g. registry versions) label the sources in the recipe
+    saved with the checkpoint; their file names otherwise.
     """
     from training.checkpoints import save_portable
 
@@ -88,7 +96,7 @@ def interpolate(base: Path, other: Path, alpha: float, dst: Path, repo: Path) ->
     out = copy.copy(a)
     out["model"] = copy.deepcopy(ma)
     out["model"].load_state_dict(merged)
-    merge = Merge(dst, base.name, other.name, alpha)
+    merge = Merge(dst, *(names or (base.name, other.name)), alpha)
     out["train_args"] = {**dict(a.get("train_args") or {}), "merge": merge.as_args()}
     out.update(epoch=-1, best_fitness=None, train_metrics={}, train_results={},
                date=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
@@ -116,7 +124,7 @@ def register_merge(
     dst = registry.root / f"{version}.pt"
     merge = interpolate(
         registry.resolve_path(mb), registry.resolve_path(mo), alpha, dst,
-        registry.root.resolve().parent,
+        registry.root.resolve().parent, names=(base, other),
     )  # fmt: skip
     fingerprint = mb.data_fingerprint if mb.data_fingerprint == mo.data_fingerprint else None
     mv = ModelVersion(
@@ -127,7 +135,7 @@ def register_merge(
         parent=base,
         data_fingerprint=fingerprint,
         train_args={
-            "merge": {**merge.as_args(), "base": base, "other": other},
+            "merge": merge.as_args(),
             "imgsz": mb.train_args.get("imgsz"),
         },
         metrics=metrics or {},
