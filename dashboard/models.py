@@ -25,13 +25,23 @@ def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _lineage(reg: list[ModelVersion], mv: ModelVersion) -> str:
+    """``v3 <- v2 <- v1`` up the parents; a weight interpolation (``monitor models merge``) also
+    names its second source and the weights, which the parent chain alone would hide."""
     by = {m.version: m for m in reg}
-    chain, cur, seen = [mv.version], mv.parent, {mv.version}
+    chain, cur, seen = [_label(mv)], mv.parent, {mv.version}
     while cur and cur not in seen:
-        chain.append(cur)
+        chain.append(_label(by[cur]) if cur in by else cur)
         seen.add(cur)
         cur = by[cur].parent if cur in by else None
     return " <- ".join(chain)
+
+
+def _label(mv: ModelVersion) -> str:
+    merge = mv.train_args.get("merge")
+    if not isinstance(merge, dict) or not {"base", "other", "alpha"} <= merge.keys():
+        return mv.version
+    a = float(merge["alpha"])
+    return f"{mv.version} ({1 - a:g} x {merge['base']} + {a:g} x {merge['other']})"
 
 
 def registry(ctx: Ctx) -> ModelRegistry:

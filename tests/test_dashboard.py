@@ -207,6 +207,22 @@ def test_viewer_cannot_promote(monkeypatch, tmp_path: Path, real_store: Path) ->
     assert reg.promoted().version == "m-v2"  # type: ignore[union-attr]
 
 
+def test_models_page_shows_lineage_and_merge_sources(monkeypatch, tmp_path, real_store) -> None:
+    from monitor.registry import ModelRegistry, ModelVersion
+
+    reg = ModelRegistry(tmp_path / "models")
+    reg.register(ModelVersion("m", "m-v1", "detector", "m1.pt"), promote=True)
+    reg.register(ModelVersion("m", "m-v2", "detector", "m2.pt", parent="m-v1"))
+    merge = {"base": "m-v1", "other": "m-v2", "alpha": 0.7}
+    reg.register(ModelVersion("m", "m-v3", "detector", "m3.pt", parent="m-v1",
+                              train_args={"merge": merge}))  # fmt: skip
+    at = _page(_login(_app(monkeypatch, real_store, tmp_path / "models")), "Models")
+    assert not at.exception
+    rows = at.dataframe[0].value.set_index("version")["lineage"]
+    assert rows["m-v2"] == "m-v2 <- m-v1"
+    assert rows["m-v3"] == "m-v3 (0.3 x m-v1 + 0.7 x m-v2) <- m-v1"
+
+
 def test_lockout_after_repeated_failures(monkeypatch, real_store: Path, tmp_path: Path) -> None:
     db = tmp_path / "lock.db"
     shutil.copy(real_store, db)
