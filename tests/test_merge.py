@@ -90,6 +90,9 @@ def test_cli_registers_the_merge_with_its_lineage(tmp_path: Path) -> None:
     assert reg.resolve_path(mv).is_file() and reg.promoted() is None
     saved = torch.load(reg.resolve_path(mv), map_location="cpu", weights_only=False)
     assert saved["train_args"]["merge"] == mv.train_args["merge"]  # the recipe travels with it
+    listed = CliRunner().invoke(app, ["models", "list", "--models-dir", str(tmp_path)],
+                                env={"COLUMNS": "200"})  # fmt: skip
+    assert "0.7 x coco6-student-v4 + 0.3 x coco6-student-v7" in listed.output, listed.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code != 0 and "already registered" in again.output
     unknown = CliRunner().invoke(app, [*args[:2], "m-v2", "--base", "nope-v1", *args[5:]])
