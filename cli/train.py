@@ -274,15 +274,6 @@ def export(
     console.print(f"onnx vs pt: {report['check']}")
 
 
-def _parents(mv: Any) -> str:
-    """The parent version; both sources and their weights for a ``models merge`` result."""
-    merge = mv.train_args.get("merge")
-    if isinstance(merge, dict) and {"base", "other", "alpha"} <= merge.keys():
-        a = float(merge["alpha"])
-        return f"{1 - a:g} x {merge['base']} + {a:g} x {merge['other']}"
-    return str(mv.parent or "")
-
-
 def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomaly")] = None,
                 models_dir: ModelsDir = None) -> None:  # fmt: skip
     """List registered model versions."""
@@ -296,7 +287,7 @@ def models_list(kind: Annotated[str | None, typer.Option(help="detector | anomal
     for mv in reg.list(kind):
         table.add_row(
             "*" if promoted.get(mv.kind) == mv.version else "", mv.version, mv.kind,
-            _parents(mv), str(mv.metrics.get("map50", "")),
+            mv.merged_from() or mv.parent or "", str(mv.metrics.get("map50", "")),
             str(mv.metrics.get("map50_95", "")), ", ".join(mv.variants),
         )  # fmt: skip
     console.print(table)

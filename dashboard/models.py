@@ -37,11 +37,8 @@ def _lineage(reg: list[ModelVersion], mv: ModelVersion) -> str:
 
 
 def _label(mv: ModelVersion) -> str:
-    merge = mv.train_args.get("merge")
-    if not isinstance(merge, dict) or not {"base", "other", "alpha"} <= merge.keys():
-        return mv.version
-    a = float(merge["alpha"])
-    return f"{mv.version} ({1 - a:g} x {merge['base']} + {a:g} x {merge['other']})"
+    sources = mv.merged_from()
+    return f"{mv.version} ({sources})" if sources else mv.version
 
 
 def registry(ctx: Ctx) -> ModelRegistry:

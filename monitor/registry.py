@@ -59,6 +59,20 @@ class ModelVersion:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
+    def merged_from(self) -> str | None:
+        """``0.3 x a + 0.7 x b`` for a weight interpolation (``monitor models merge``), else None.
+
+        >>> ModelVersion("m", "m-v3", "detector", "m3.pt",
+        ...              train_args={"merge": {"base": "m-v1", "other": "m-v2", "alpha": 0.7}}
+        ...              ).merged_from()
+        '0.3 x m-v1 + 0.7 x m-v2'
+        """
+        merge = self.train_args.get("merge")
+        if not isinstance(merge, dict) or not {"base", "other", "alpha"} <= merge.keys():
+            return None
+        a = float(merge["alpha"])
+        return f"{1 - a:g} x {merge['base']} + {a:g} x {merge['other']}"
+
 
 class ModelRegistry:
     """Versions of models and the promoted one per kind, stored in ``root/registry.json``.
