@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,16 @@ class ModelVersion:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+    @classmethod
+    def new(cls, version: str, kind: str, path: str, **fields: Any) -> ModelVersion:
+        """A version registered now: its family is the id without ``-vN``.
+
+        >>> ModelVersion.new("m-v2", "detector", "m-v2.pt", parent="m-v1").name
+        'm'
+        """
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return cls(version.rsplit("-v", 1)[0], version, kind, path, created=created, **fields)
 
     def merged_from(self) -> str | None:
         """``0.3 x a + 0.7 x b`` for a weight interpolation (``monitor models merge``), else None.

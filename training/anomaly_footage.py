@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +112,6 @@ def register_model(
 
     reg = ModelRegistry(root)
     rel = str(path.resolve().relative_to(Path(root).resolve()))
-    name = version.rsplit("-v", 1)[0]
-    mv = ModelVersion(
-        name, version, "anomaly", rel, None, fingerprint, train_args, metrics,
-        datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )  # fmt: skip
+    mv = ModelVersion.new(version, "anomaly", rel, data_fingerprint=fingerprint,
+                          train_args=train_args, metrics=metrics)  # fmt: skip
     reg.register(mv, promote=promote)

@@ -127,19 +127,14 @@ def register_merge(
         registry.root.resolve().parent, names=(base, other),
     )  # fmt: skip
     fingerprint = mb.data_fingerprint if mb.data_fingerprint == mo.data_fingerprint else None
-    mv = ModelVersion(
-        name=version.rsplit("-v", 1)[0],
-        version=version,
-        kind="detector",
-        path=dst.name,
+    mv = ModelVersion.new(
+        version,
+        "detector",
+        dst.name,
         parent=base,
         data_fingerprint=fingerprint,
-        train_args={
-            "merge": merge.as_args(),
-            "imgsz": mb.train_args.get("imgsz"),
-        },
+        train_args={"merge": merge.as_args(), "imgsz": mb.train_args.get("imgsz")},
         metrics=metrics or {},
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     registry.register(mv, promote=promote)
     return mv

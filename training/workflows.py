@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +93,14 @@ def copy_and_register(
     write_portable(result.best, dst, registry.root.resolve().parent)
     train_args = {k: v for k, v in result.args.items() if k not in ("project", "data")}
     train_args.update(epochs_run=result.epochs, train_seconds=result.seconds)
-    mv = ModelVersion(
-        name=version.rsplit("-v", 1)[0],
-        version=version,
-        kind="detector",
-        path=dst.name,
+    mv = ModelVersion.new(
+        version,
+        "detector",
+        dst.name,
         parent=parent,
         data_fingerprint=read_manifest(data_yaml).get("fingerprint"),
         train_args=train_args,
         metrics=metrics or {"val": result.metrics},
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     registry.register(mv, promote=promote)
     return mv
