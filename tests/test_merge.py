@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from monitor.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
 from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry
 from monitor.types import Frame
+from training.evaluation import box_iou
 from training.merge import MergeError, interpolate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,11 +51,7 @@ def test_a_merged_detector_finds_the_held_out_walkers(tmp_path: Path, pets_dir, 
         [d] = det.detect([Frame("pets", n - 1, (n - 1) / 7, img)])
         people = d.xyxy[np.array(d.names) == "person"]
         gt = gt_tracks[n - 1][1].xyxy
-        tl = np.maximum(gt[:, None, :2], people[None, :, :2])
-        br = np.minimum(gt[:, None, 2:], people[None, :, 2:])
-        inter = np.clip(br - tl, 0, None).prod(-1)
-        area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-        iou = inter / (area(gt)[:, None] + area(people)[None] - inter)
+        iou = box_iou(gt, people)
         matched += int((iou.max(axis=1) >= 0.5).sum())
         total += len(gt)
     assert matched / total >= 0.8, f"recall@0.5 {matched}/{total}"
