@@ -88,7 +88,7 @@ SHIFTS: dict[str, Shift] = {
 }
 
 
-def _models(models_dir: Path, students: list[str]) -> dict[str, dict[str, Any]]:
+def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[str, Any]]:
     """Detector configs: the students (default: the promoted one), each also through its INT8
     OpenVINO export when registered with one, both teachers, the old person-only default."""
     registry = ModelRegistry(models_dir)
@@ -110,7 +110,8 @@ def _models(models_dir: Path, students: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _detector(spec: dict[str, Any], models_dir: Path) -> Any:
+def detector_for(spec: dict[str, Any], models_dir: Path) -> Any:
+    """The deployed detector of one ``models_under_test`` entry, at conf 0.001 on the CPU."""
     backend = spec["backend"]
     fields: dict[str, Any] = {"conf": 0.001, "device": "cpu"}
     if backend == "auto":  # the registry picks the INT8 OpenVINO export on a CPU
@@ -184,8 +185,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "instances": sum(len(f.boxes) for f in frames),
         "models": {},
     }
-    for name, spec in _models(args.models_dir, args.student).items():
-        det = _detector(spec, args.models_dir)
+    for name, spec in models_under_test(args.models_dir, args.student).items():
+        det = detector_for(spec, args.models_dir)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}
     report["env"] = machine()
     write_json(report, args.json)
