@@ -174,25 +174,32 @@ def train(
         console.print(f"registered {mv.version}{' (promoted)' if promote else ''}")
 
 
-def _table(results: dict[str, Any]) -> Table:
-    table = Table(title="held-out detection metrics")
-    for col in ("model", "mAP50", "mAP50-95", "class", "P", "R", "F1", "images", "boxes"):
+def _table(deployed: dict[str, Any], val: dict[str, Any]) -> Table:
+    table = Table(title="held-out detection metrics (detect() = the deployed path)")
+    for col in ("model", "path", "mAP50", "mAP50-95", "class", "P", "R", "ms", "boxes"):
         table.add_column(col)
-    for name, r in results.items():
+    rows = [(n, f"detect() {d.runtime.split()[0]}", d.result, f"{d.ms_per_frame:.0f}")
+            for n, d in deployed.items()]  # fmt: skip
+    rows += [(n, "ultralytics val", r, "") for n, r in val.items()]
+    for name, path, r, ms in rows:
         for cls, c in r.per_class.items():
             table.add_row(
-                name, f"{r.map50:.3f}", f"{r.map50_95:.3f}", cls, f"{c['precision']:.3f}",
-                f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(r.images), str(r.instances),
+                name, path, f"{r.map50:.3f}", f"{r.map50_95:.3f}", cls, f"{c['precision']:.2f}",
+                f"{c['recall']:.2f}", ms, str(r.instances),
             )  # fmt: skip
     return table
 
 
 def eval_cmd(
-    model: Annotated[str, typer.Option(help="Weights path or registry version ('promoted').")],
+    model: Annotated[
+        str,
+        typer.Option(help="Weights path, registry version ('promoted'), nanodet or centernet."),
+    ],
     data: Annotated[Path, typer.Option(help="data.yaml")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
     compare: Annotated[
-        list[str] | None, typer.Option(help="Other models (e.g. the base) to show side by side.")
+        list[str] | None,
+        typer.Option(help="Other models to show side by side (the base, nanodet, centernet)."),
     ] = None,
     teacher_mot: Annotated[
         Path | None, typer.Option(help="MOT det.txt scored on the same frames.")
@@ -204,19 +211,26 @@ def eval_cmd(
     device: Device = "auto",
     models_dir: ModelsDir = None,
 ) -> None:
-    """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split; JSON + table."""
+    """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split, through each model's deployed
+    detect() path (teachers included) and, for YOLO files, ultralytics val; JSON + table."""
+    from training.side_by_side import TEACHERS, evaluate_deployed
+    from training.workflows import compare as side_by_side
     from training.workflows import evaluate_all, write_json
 
-    refs = [model, *(compare or [])]
-    models = {ref: _model_path(ref, models_dir) for ref in refs}
-    size = imgsz or _own_imgsz(models[model])
+    refs = list(dict.fromkeys([model, *(compare or [])]))
+    models = {ref: ref if ref in TEACHERS else _model_path(ref, models_dir) for ref in refs}
+    yolo = {ref: path for ref, path in models.items() if ref not in TEACHERS}
+    size = imgsz or (_own_imgsz(next(iter(yolo.values()))) if yolo else 640)
     console.print(f"imgsz {size}" + ("" if imgsz else " (the model's own)"))
-    results = evaluate_all(models, data, split, size, teacher_mot, device)
-    console.print(_table(results))
+    deployed = evaluate_deployed(models, data, split, size, device, models_dir)
+    val = evaluate_all(yolo, data, split, size, teacher_mot, device) if yolo or teacher_mot else {}
+    console.print(_table(deployed, val))
     if json_out:
-        from training.workflows import compare as side_by_side
-
-        write_json(json_out, {**side_by_side(results), "split": split, "data": str(data)})
+        doc = side_by_side(val) if val else {}
+        doc["deployed"] = {name: {**d.result.to_json(), "runtime": d.runtime,
+                                  "ms_per_frame": d.ms_per_frame}
+                           for name, d in deployed.items()}  # fmt: skip
+        write_json(json_out, {**doc, "split": split, "data": str(data), "imgsz": size})
         console.print(f"wrote {json_out}")
 
 

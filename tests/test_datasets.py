@@ -269,3 +269,19 @@ def test_import_data_cli_splits_by_time_and_reimports_as_yolo(tmp_path: Path, pe
         want = np.array([[b.x1, b.y1, b.x2, b.y2] for b in clipped])
         got = np.array([[b.x1, b.y1, b.x2, b.y2] for b in fr.boxes])
         assert np.allclose(want, got, atol=0.01)
+
+
+def test_split_frames_keeps_two_videos_same_frame_number_apart(
+    tmp_path: Path, pets_dir: Path, gt: dict[int, list[Box]]
+) -> None:
+    img = lambda f: pets_dir / "img1" / f"{f:06d}.jpg"  # noqa: E731
+    frames = [LabeledFrame("camA", 41, img(41), tuple(gt[41])), LabeledFrame("camB", 41, img(50))]
+    data_yaml = ds.write_dataset(tmp_path / "d", {"test": frames}, {0: "person"})
+    got = {fr.video: fr for fr in ds.split_frames(data_yaml, "test", "a check")}
+    assert sorted(got) == ["camA_000041", "camB_000041"]
+    assert len(got["camA_000041"].boxes) == len(gt[41]) > 0 and got["camB_000041"].boxes == ()
+    a = np.array([[b.x1, b.y1, b.x2, b.y2] for b in got["camA_000041"].boxes])
+    assert np.allclose(a, [[b.x1, b.y1, b.x2, b.y2] for b in gt[41]], atol=0.5)
+    assert ds.dataset_names(data_yaml) == {0: "person"}
+    with pytest.raises(FileNotFoundError, match="'val' split"):
+        ds.split_frames(data_yaml, "val", "a check")

@@ -90,6 +90,24 @@ def test_eval_cli_model_beats_teacher_on_held_out(
     assert 0 < doc["models"][str(default_model)]["per_class"]["person"]["f1"] <= 1
 
 
+def test_eval_cli_scores_coco_teachers_through_the_deployed_path(
+    held_out: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", "promoted", "--compare", "nanodet", "--data", str(held_out)]
+    res = runner.invoke(app, [*args, "--device", "cpu", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    student, teacher = doc["deployed"]["promoted"], doc["deployed"]["nanodet"]
+    assert student["instances"] == teacher["instances"] == 120
+    assert teacher["runtime"].startswith("nanodet nanodet-coco.onnx")
+    # NanoDet's measured held-out person AP (models/TEACHERS.md); the student beats it
+    assert teacher["map50"] == pytest.approx(0.867, abs=0.01)
+    assert student["map50"] > teacher["map50"] + 0.03 and student["map50_95"] > teacher["map50_95"]
+    assert set(doc["models"]) == {"promoted"}  # ultralytics val for YOLO files only
+    assert abs(doc["models"]["promoted"]["map50"] - student["map50"]) < 0.02
+
+
 def test_label_from_public_detections(pets_dir: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,

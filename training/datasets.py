@@ -332,3 +332,30 @@ def read_manifest(data_yaml: str | Path) -> dict:
     """The manifest written beside a ``data.yaml`` (empty dict when absent)."""
     p = Path(data_yaml).parent / "manifest.json"
     return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def dataset_names(data_yaml: str | Path) -> dict[int, str]:
+    """Class id -> name of a YOLO ``data.yaml`` (its ``names``, a list or a mapping)."""
+    data = data_yaml_file(data_yaml)
+    names = (yaml.safe_load(data.read_text()) or {}).get("names")
+    if not names:
+        raise ValueError(f"{data} has no class 'names'")
+    pairs = enumerate(names) if isinstance(names, list) else names.items()
+    return {int(k): str(v) for k, v in pairs}
+
+
+def split_frames(data_yaml: str | Path, split: str, purpose: str) -> list[LabeledFrame]:
+    """Every image of one split with its YOLO boxes (no label file = background). Each image is
+    its own ``video`` (its file stem), so two videos' frame 41 stay two frames."""
+    from PIL import Image
+
+    nc = len(dataset_names(data_yaml))
+    out = []
+    for i, img in enumerate(split_images(data_yaml, split, purpose)):
+        txt = Path(str(img.parent).replace("images", "labels")) / f"{img.stem}.txt"
+        boxes: list[Box] = []
+        if txt.is_file():
+            with Image.open(img) as im:
+                boxes = read_yolo_txt(txt, *im.size, nc)
+        out.append(LabeledFrame(img.stem, i, img, tuple(boxes), "gt"))
+    return out

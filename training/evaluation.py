@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.sources import list_images
-from training.datasets import split_folder
-from training.labels import Box, read_yolo_txt
+from training.datasets import split_frames
+from training.labels import Box
 from training.trainer import EvalResult
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -149,15 +148,7 @@ def evaluate_boxes(
 
 def split_labels(data_yaml: str | Path, split: str = "test") -> dict[str, list[Box]]:
     """Boxes of every image of one split of a dataset written by ``training.datasets``, by stem."""
-    from PIL import Image
-
-    out = {}
-    for img in list_images(split_folder(data_yaml, split, "scoring")):
-        txt = Path(str(img.parent).replace("images", "labels")) / f"{img.stem}.txt"
-        with Image.open(img) as im:
-            w, h = im.size
-        out[img.stem] = read_yolo_txt(txt, w, h) if txt.is_file() else []
-    return out
+    return {fr.video: list(fr.boxes) for fr in split_frames(data_yaml, split, "scoring")}
 
 
 def frame_of(stem: str) -> int:

@@ -312,18 +312,13 @@ def measure_variants(
 
 def held_out_openvino(xml: Path, data_yaml: str | Path) -> dict[str, Any]:
     """Test-split mAP of an OpenVINO IR through the deployed detect path (rect letterbox)."""
-    import yaml
-
     from monitor.detectors.openvino import OpenVinoConfig, OpenVinoDetector
-    from training.datasets import frames_from_yolo
+    from training.datasets import dataset_names, split_frames
     from training.finetune import evaluate_detector
 
-    names = {
-        int(k): str(v) for k, v in yaml.safe_load(Path(data_yaml).read_text())["names"].items()
-    }
-    frames = frames_from_yolo(Path(str(data_yaml)).parent / "images" / "test", nc=len(names))
+    frames = split_frames(data_yaml, "test", "the export check")
     det = OpenVinoDetector(OpenVinoConfig(weights=str(xml), conf=0.001, device="cpu"))
-    out = evaluate_detector(det, frames, names)
+    out = evaluate_detector(det, frames, dataset_names(data_yaml))
     return {"map50": out["map50"], "map50_95": out["map50_95"], "ms_per_frame": out["ms_per_frame"]}
 
 
