@@ -364,7 +364,10 @@ def models_promote(version: str, models_dir: ModelsDir = None) -> None:
 
 def models_rollback(kind: str = "detector", models_dir: ModelsDir = None) -> None:
     """Promote again the previously promoted version of a kind."""
-    mv = _registry(models_dir).rollback(kind)
+    try:
+        mv = _registry(models_dir).rollback(kind)
+    except ValueError as err:  # nothing earlier to return to
+        raise typer.BadParameter(str(err), param_hint="--kind") from None
     console.print(f"rolled back {kind} to {mv.version}")
 
 

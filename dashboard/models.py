@@ -80,7 +80,7 @@ def _actions(ctx: Ctx, versions: list[ModelVersion]) -> None:
         try:
             promote(ctx, str(version))
             st.success(f"{version} promoted.")
-        except (PermissionError, KeyError, ValueError) as err:
+        except (PermissionError, KeyError, ValueError, FileNotFoundError) as err:
             st.error(str(err))
     kind = c2.selectbox("Kind", sorted({m.kind for m in versions}), key="rollback_kind")
     if c2.button("Roll back", key="rollback_btn"):

@@ -181,9 +181,18 @@ class ModelRegistry:
     def promote(self, version: str) -> None:
         """Make ``version`` the one promoted model of its kind; earlier ones stay in history."""
         mv = self.get(version)
+        self._require_file(mv, "promote")
         doc = self._load()
         self._promote_in(doc, mv)
         self._save(doc)
+
+    def _require_file(self, mv: ModelVersion, action: str) -> None:
+        """ModelNotFoundError naming the file when ``mv``'s weights are not there to run."""
+        path = self.resolve_path(mv)
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"cannot {action} {mv.version}: its weights {path} are missing"
+            )
 
     def rollback(self, kind: str = "detector") -> ModelVersion:
         """Promote again the version promoted before the current one; ValueError if none."""
@@ -191,6 +200,7 @@ class ModelRegistry:
         history = doc["history"].get(kind, [])
         if len(history) < 2:
             raise ValueError(f"no earlier promoted {kind} to roll back to (history: {history})")
+        self._require_file(self.get(history[-2]), "roll back to")
         history.pop()
         doc["promoted"][kind] = history[-1]
         self._save(doc)

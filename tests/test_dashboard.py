@@ -194,6 +194,12 @@ def test_viewer_cannot_promote(monkeypatch, tmp_path: Path, real_store: Path) ->
     reg = ModelRegistry(tmp_path / "models")
     reg.register(ModelVersion("m", "m-v1", "detector", "m1.pt"), promote=True)
     reg.register(ModelVersion("m", "m-v2", "detector", "m2.pt", parent="m-v1"))
+    at = _page(_login(_app(monkeypatch, real_store, tmp_path / "models")), "Models")
+    at.selectbox(key="promote_pick").set_value("m-v2")
+    at = at.button(key="promote_btn").click().run()  # m2.pt is not there: refused, named
+    assert not at.exception and "m2.pt are missing" in " ".join(e.value for e in at.error)
+    assert reg.promoted().version == "m-v1"  # type: ignore[union-attr]
+    (tmp_path / "models" / "m2.pt").write_bytes(b"weights")
     at = _page(_login(_app(monkeypatch, real_store, tmp_path / "models"), "vic"), "Models")
     assert not at.exception
     assert not [b for b in at.button if b.label in ("Promote", "Roll back")]

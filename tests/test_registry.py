@@ -22,7 +22,24 @@ def reg(tmp_path: Path) -> ModelRegistry:
     for v in ("det-v1", "det-v2", "det-v3"):
         r.register(_mv(v, metrics={"map50": 0.5}))
     r.register(_mv("anom-v1", "anomaly"))
+    for v in ("det-v1", "det-v2", "det-v3", "anom-v1", "anom-v2"):
+        (tmp_path / f"{v}.pt").write_bytes(b"weights")
     return r
+
+
+def test_promote_and_rollback_refuse_a_version_whose_weights_are_gone(reg: ModelRegistry) -> None:
+    reg.promote("det-v1")
+    reg.promote("det-v2")
+    (reg.root / "det-v3.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"cannot promote det-v3: its weights .*det-v3.pt"):
+        reg.promote("det-v3")
+    (reg.root / "det-v1.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="cannot roll back to det-v1"):
+        reg.rollback()
+    assert reg.promoted().version == "det-v2"  # type: ignore[union-attr]
+    res = CliRunner().invoke(app, ["models", "rollback", "--kind", "anomaly",
+                                   "--models-dir", str(reg.root)])  # fmt: skip
+    assert res.exit_code == 2 and "no earlier promoted anomaly" in res.output, res.output
 
 
 def test_missing_file_is_an_empty_registry(tmp_path: Path) -> None:
@@ -94,7 +111,7 @@ def test_writes_are_atomic_and_leave_no_temp_files(reg: ModelRegistry) -> None:
     with pytest.raises(TypeError):  # not JSON-serialisable: the write fails half way
         reg.register(_mv("det-v4", metrics={"bad": object()}))
     assert reg.file.read_text() == before
-    assert sorted(p.name for p in reg.root.iterdir()) == ["registry.json"]
+    assert not [p.name for p in reg.root.iterdir() if p.suffix not in (".json", ".pt")]
     assert json.loads(before)["promoted"] == {"detector": "det-v1"}
 
 
