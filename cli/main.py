@@ -41,13 +41,14 @@ for _name in _COMMAND_MODULES:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input (a missing file, an unknown model, a wrong config field or
     label line): their message names the thing, so it is printed alone, without a traceback."""
+    from monitor.purge import PurgeError
     from monitor.registry import UnknownVersionError
     from monitor.schema import ConfigError
     from monitor.sources import SourceError
     from training.labels import LabelError
 
     return (FileNotFoundError, NotADirectoryError, UnknownVersionError, ConfigError, SourceError,
-            LabelError)  # fmt: skip
+            LabelError, PurgeError)  # fmt: skip
 
 
 def main() -> None:

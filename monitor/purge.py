@@ -134,6 +134,7 @@ def purge_camera(
     try:
         row = conn.execute("SELECT value FROM meta WHERE key='media_root'").fetchone()
         root = Path(media_root or (row[0] if row else Path(db_path).parent)).resolve()
+        _check_root(root, Path(db_path), camera_id, given=media_root is not None)
         where, args = "camera_id = ?", [camera_id]
         if before is not None:  # a number, never a string: SQLite orders any text above reals
             where += f" AND {WALL.format(t='start_time', c='created_at')} < {float(before)!r}"
@@ -141,6 +142,12 @@ def purge_camera(
             f"SELECT id, snapshot_path, clip_path, heatmap_path FROM alerts WHERE {where}", args
         ).fetchall()
         paths = [p for a in alerts for p in (a[1], a[2], a[3]) if p]
+        found = [t for t in (inside(root, p) for p in paths) if t is not None and t.is_file()]
+        if media_root is not None and paths and not found:
+            raise PurgeError(
+                f"none of the {len(paths)} media files of camera {camera_id!r}'s alerts is "
+                f"under --media-root {root}: wrong folder? (nothing deleted)"
+            )
         paths += _old_media(root, camera_id, before) if before is not None else []
         freed, files = 0, 0
         for rel in dict.fromkeys(paths):
@@ -157,6 +164,24 @@ def purge_camera(
         return report
     finally:
         store.close()
+
+
+class PurgeError(ValueError):
+    """A purge refused before deleting anything, because it could hit the wrong files."""
+
+
+def _check_root(root: Path, db_path: Path, camera_id: str, given: bool) -> None:
+    """Refuse a media root that is not a folder, or a recorded root elsewhere while the store's
+    own folder also holds this camera's media (a copied or moved store would purge the
+    original's footage)."""
+    if not root.is_dir():
+        raise PurgeError(f"media root is not a folder: {root} (nothing deleted)")
+    here = db_path.resolve().parent
+    if not given and root != here and inside(here, camera_id) and (here / camera_id).is_dir():
+        raise PurgeError(
+            f"{db_path} records its media under {root}, but {here / camera_id} is beside it "
+            "(a copied or moved store?): pass --media-root to say which to purge (nothing deleted)"
+        )
 
 
 def _remove_folder(root: Path, camera_id: str) -> tuple[int, int]:

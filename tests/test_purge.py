@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from monitor.purge import RetentionConfig, enforce_camera_retention, purge_camera
+from monitor.purge import PurgeError, RetentionConfig, enforce_camera_retention, purge_camera
 from monitor.store import Store
 from monitor.types import Alert
 
@@ -78,6 +78,30 @@ def test_purge_cli_and_bad_camera_id(tmp_path: Path) -> None:
     assert "purged yard: 2 alerts" in res.output and not (root / "yard/alerts/yard1.jpg").exists()
     res = CliRunner().invoke(app, ["purge", "--camera", "yard", "--db", str(db), "--before", "x"])
     assert res.exit_code != 0
+
+
+def test_purge_refuses_a_media_root_that_may_be_someone_elses(tmp_path: Path) -> None:
+    import shutil
+
+    from cli.main import app
+
+    db, root = make_store(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)  # the copy's store still records root
+    res = CliRunner().invoke(app, ["purge", "--camera", "gate", "--db", str(copy / "monitor.db"),
+                                   "-y"])  # fmt: skip
+    assert isinstance(res.exception, PurgeError) and "a copied or moved store?" in str(
+        res.exception
+    )
+    for where in (tmp_path / "nowhere", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        args = ["purge", "--camera", "gate", "--db", str(db), "--media-root", str(where), "-y"]
+        res = CliRunner().invoke(app, args)
+        assert isinstance(res.exception, PurgeError) and "nothing deleted" in str(res.exception)
+    assert (root / "gate/alerts/gate0.jpg").is_file() and (copy / "gate/alerts/gate0.jpg").is_file()
+    assert ids(db) == ids(copy / "monitor.db") == {"gate0", "gate1", "evil", "yard0", "yard1"}
+    report = purge_camera(copy / "monitor.db", "gate", media_root=copy)  # named: the copy goes
+    assert report.alerts == 3 and not (copy / "gate").exists() and (root / "gate").is_dir()
 
 
 def test_per_camera_retention(tmp_path: Path) -> None:
