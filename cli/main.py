@@ -45,10 +45,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from monitor.registry import UnknownVersionError
     from monitor.schema import ConfigError
     from monitor.sources import SourceError
+    from monitor.store import StoreError
     from training.labels import LabelError
 
     return (FileNotFoundError, NotADirectoryError, UnknownVersionError, ConfigError, SourceError,
-            LabelError, PurgeError)  # fmt: skip
+            LabelError, PurgeError, StoreError)  # fmt: skip
 
 
 def main() -> None:

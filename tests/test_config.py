@@ -117,3 +117,10 @@ def test_backend_is_a_discriminated_union() -> None:
     assert parse_config({"model": {"threads": 1}}).model.threads == 1  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match="model"):
         parse_config({"model": {"backend": "no-such-runtime"}})
+
+
+def test_a_config_that_is_not_utf8_text_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "cam.yaml"
+    cfg.write_bytes(b"model:\n  conf: 0.3\n  name: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=rf"{cfg}: not UTF-8 text \(byte 27"):
+        load_config(cfg)

@@ -285,3 +285,14 @@ def test_split_frames_keeps_two_videos_same_frame_number_apart(
     assert ds.dataset_names(data_yaml) == {0: "person"}
     with pytest.raises(FileNotFoundError, match="'val' split"):
         ds.split_frames(data_yaml, "val", "a check")
+
+
+def test_label_files_that_are_not_utf8_text_or_not_coco_are_named(tmp_path: Path) -> None:
+    mot = tmp_path / "gt.txt"
+    mot.write_bytes(b"1,1,10,10,20,40,1,-1,-1,-1\n2,1,\xff\xfe,10,20,40,1,-1,-1,-1\n")
+    with pytest.raises(LabelError, match=rf"{mot}: not UTF-8 text"):
+        read_mot(mot)
+    coco = tmp_path / "coco.json"
+    coco.write_text("[]")
+    with pytest.raises(LabelError, match=r"coco\.json:1: a COCO file is a JSON object, got list"):
+        read_coco(coco)

@@ -141,3 +141,22 @@ def test_reader_resolves_media_through_the_recorded_root(tmp_path: Path) -> None
     assert reader.resolve(row.snapshot_path) == (media / "cam" / "a.jpg").resolve()
     assert reader.resolve("../../etc/passwd") is None
     assert reader.resolve("cam/a.jpg\x00.png") is None
+
+
+@pytest.mark.parametrize("damage", ["not a database", "half of one"])
+def test_a_file_that_is_not_a_store_is_named_and_left_as_it_was(tmp_path: Path, damage) -> None:
+    db = tmp_path / "monitor.db"
+    if damage == "not a database":
+        db.write_bytes(b"these are not the bytes of a SQLite file " * 200)
+    else:
+        store = Store(db)
+        store.write_alerts([Alert("cam", "zone", "door", "warning", 1.0, 1.0, i, id=f"a{i}")
+                            for i in range(200)], "r")  # fmt: skip
+        store.close()
+        whole = db.read_bytes()
+        db.write_bytes(whole[:100] + b"\xff" * 16 + whole[116 : len(whole) // 2])
+    before = db.read_bytes()
+    for open_store in (Store, StoreReader):
+        with pytest.raises(StoreError, match=rf"{db}: not a SQLite database, or damaged"):
+            open_store(db).alerts()
+    assert db.read_bytes() == before

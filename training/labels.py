@@ -141,11 +141,14 @@ class LabelRecord:
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Non-empty lines of a text file as (1-based line number, fields split on commas/space)."""
-    with path.open() as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            text = raw.strip()
-            if text and not text.startswith("#"):
-                yield lineno, text.replace(",", " ").split()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise LabelError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if text and not text.startswith("#"):
+            yield lineno, text.replace(",", " ").split()
 
 
 def _floats(path: Path, lineno: int, fields: Sequence[str], n: int) -> list[float]:
@@ -230,9 +233,13 @@ def read_coco(path: str | Path) -> tuple[dict[str, list[Box]], dict[int, str]]:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise LabelError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
     except json.JSONDecodeError as err:
         raise LabelError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    if not isinstance(doc, dict):
+        raise LabelError(f"{path}:1: a COCO file is a JSON object, got {type(doc).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key), list):
             raise LabelError(f"{path}:1: missing list '{key}'")

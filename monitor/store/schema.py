@@ -7,7 +7,9 @@ them wherever the database lives, and refuse anything that escapes the root.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 # Each entry migrates from version i to i+1. Never edit a released entry; append a new one.
@@ -210,5 +212,19 @@ def connect(path: Path, readonly: bool, busy_timeout_ms: int) -> sqlite3.Connect
     except sqlite3.OperationalError as err:
         raise StoreError(f"cannot open store {path}: {err}") from None
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    with damaged_store_named(path):
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA schema_version").fetchone()  # reads the header: not-a-database fails
     return conn
+
+
+@contextlib.contextmanager
+def damaged_store_named(path: Path) -> Iterator[None]:
+    """A file that is not a SQLite database, or a damaged one, as a StoreError naming it (a busy
+    or locked database is left to its own error)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as err:
+        if isinstance(err, sqlite3.OperationalError):
+            raise
+        raise StoreError(f"{path}: not a SQLite database, or damaged ({err})") from None

@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from monitor.store.schema import ALERT_COLUMNS, MIGRATIONS, SCHEMA_VERSION, StoreError, connect
+from monitor.store.schema import (
+    ALERT_COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StoreError,
+    connect,
+    damaged_store_named,
+)
 from monitor.types import Alert
 
 log = logging.getLogger(__name__)
@@ -32,13 +39,14 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(self.path, False, busy_timeout_ms)
-        if wal:
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path}: could not enable WAL (journal_mode={mode})")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        with damaged_store_named(self.path):
+            if wal:
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path}: could not enable WAL (journal_mode={mode})")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
 
     def schema_version(self) -> int:
         """Schema version recorded in the file (``PRAGMA user_version``)."""
