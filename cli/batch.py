@@ -64,6 +64,8 @@ def batch(
     from monitor.registry import ModelNotFoundError
     from monitor.sources import discover_each
 
+    if fps is not None and not 0 < fps <= 1000:  # also refuses nan and inf
+        _fail(console, f"--fps must be a frame rate in (0, 1000], got {fps}", 2)
     try:
         cfg = load_config(config)
         if weights is not None:

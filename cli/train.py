@@ -65,11 +65,11 @@ def import_data(
         Path | None, typer.Option(help="MOT txt / COCO json / YOLO labels dir.")
     ] = None,
     min_score: Annotated[float | None, typer.Option(help="Score threshold (det.txt).")] = None,
-    stride: Annotated[int, typer.Option(help="Keep every Nth frame.")] = 1,
+    stride: Annotated[int, typer.Option(min=1, help="Keep every Nth frame.")] = 1,
     val: Annotated[float, typer.Option(help="Validation fraction per video.")] = 0.15,
     test: Annotated[float, typer.Option(help="Test fraction per video.")] = 0.15,
-    block: Annotated[int | None, typer.Option(help="Time-block length (frames).")] = None,
-    gap: Annotated[int, typer.Option(help="Frames dropped between splits.")] = 10,
+    block: Annotated[int | None, typer.Option(min=1, help="Time-block length (frames).")] = None,
+    gap: Annotated[int, typer.Option(min=0, help="Frames dropped between splits.")] = 10,
     reference_plan: Annotated[
         bool, typer.Option(help="MOT: gt 1-30/31-40/41-60 + det.txt teacher frames 71+.")
     ] = False,
@@ -78,6 +78,8 @@ def import_data(
     from training import datasets as ds
     from training.workflows import build_mot_dataset
 
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise typer.BadParameter(f"--val {val} and --test {test}: each in [0, 1), sum below 1")
     if reference_plan:
         yaml_path = build_mot_dataset(source, out)
     else:
@@ -239,7 +241,7 @@ def label(
     source: Annotated[Path, typer.Argument(help="Folder of frames (e.g. MOT img1/).")],
     out: Annotated[Path, typer.Option(help="Folder for YOLO label files.")],
     conf: Annotated[float, typer.Option(help="Minimum teacher score.")] = 0.5,
-    stride: Annotated[int, typer.Option(help="Label every Nth frame.")] = 1,
+    stride: Annotated[int, typer.Option(min=1, help="Label every Nth frame.")] = 1,
     imgsz: Annotated[
         int | None, typer.Option(help="Teacher inference size (default: the teacher's own).")
     ] = None,

@@ -398,3 +398,11 @@ def test_labels_stay_inside_and_apart_on_a_crowded_real_frame(pets_dir: Path) ->
     assert all(x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h for x1, y1, x2, y2 in ann.label_rects)
     rects = ann.label_rects
     assert sum(_overlap(a, b) for i, a in enumerate(rects) for b in rects[i + 1 :]) == 0
+
+
+@pytest.mark.parametrize("fps", ["inf", "nan", "-5", "0"])
+def test_batch_refuses_a_frame_rate_that_is_not_one(fps: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["batch", str(tmp_path), "--out", str(out), "--fps", fps])
+    assert res.exit_code == 2 and "--fps must be a frame rate" in res.output, res.output
+    assert not out.exists()

@@ -18,7 +18,7 @@ from training.finetune import (
     split_frames,
     write_stage,
 )
-from training.labels import Box, LabeledFrame, read_mot
+from training.labels import Box, LabeledFrame, LabelError, read_mot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +55,14 @@ def test_split_holds_out_human_labels_with_a_gap() -> None:
             fr.frame < lo - 10 or fr.frame > hi + 10 for fr in splits[s] if fr.video == "cam"
         )
     assert any(fr.video == "other" for fr in splits["test"])
+
+
+def test_split_names_labels_too_few_to_hold_out_or_train_on() -> None:
+    two = _frames("cam", (1, 2), "gt") + _frames("cam", range(3, 40), "teacher")
+    with pytest.raises(LabelError, match="cam: 2 human-labelled frame.s. are too few"):
+        split_frames(two)
+    with pytest.raises(LabelError, match="no frame is left to train on out of 3"):
+        split_frames(_frames("cam", (1, 2, 3), "gt"))
 
 
 def test_stage_markers_resume(tmp_path: Path) -> None:

@@ -285,3 +285,12 @@ def test_onnx_export_matches_pt_on_held_out_frames(
     assert rep.recall >= 0.98 and rep.extra <= 1, rep
     assert rep.min_iou > 0.95 and rep.max_conf_diff < 0.02, rep
     assert np.isfinite(rep.max_conf_diff)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--stride", "0"], ["--val", "0.6", "--test", "0.6"], ["--block", "0"], ["--gap", "-3"]],
+)
+def test_import_data_refuses_bad_split_options(pets_dir: Path, tmp_path: Path, bad) -> None:
+    res = runner.invoke(app, ["import-data", str(pets_dir), "--out", str(tmp_path / "d"), *bad])
+    assert res.exit_code == 2 and bad[0] in res.output and not (tmp_path / "d").exists()

@@ -31,7 +31,7 @@ from training.datasets import (
 )
 from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, iter_images
 from training.gpu import torch_device
-from training.labels import Box, LabeledFrame
+from training.labels import Box, LabeledFrame, LabelError
 from training.partial_labels import complete, completion, covered_classes, key
 
 Progress = Callable[[str, float, str], None]
@@ -190,6 +190,11 @@ def split_frames(
         if video in human_videos:
             gt = [fr for fr in vf if fr.source == "gt"]
             held = time_block_split(gt, val=0.0, test=max(test, 0.25), gap=0)["test"]
+            if not held:
+                raise LabelError(
+                    f"{video}: {len(gt)} human-labelled frame(s) are too few to hold a test "
+                    "block out of; label more frames of it, or give it no labels (teacher only)"
+                )
             lo, hi = held[0].frame, held[-1].frame
             out["test"] += held
             rest = [fr for fr in vf if fr.frame < lo - gap or fr.frame > hi + gap]
@@ -200,6 +205,9 @@ def split_frames(
             part = time_block_split(vf, val=val, test=test, gap=gap)
             for s in out:
                 out[s] += part[s]
+    if not out["train"]:
+        raise LabelError(f"no frame is left to train on out of {len(frames)} once the test block "
+                         f"and {gap} frames each side of it are held out: add footage")  # fmt: skip
     return out
 
 
