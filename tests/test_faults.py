@@ -225,11 +225,12 @@ def test_wrong_container_fps_prefers_timestamps(frames, detector_weights, tmp_pa
     assert times[1] == pytest.approx(0.04) and times[-1] == pytest.approx(0.44)
 
 
-@pytest.mark.parametrize("kind", ["text", "garbage-pt", "folder"])
+@pytest.mark.parametrize("kind", ["text", "garbage-pt", "folder", "garbage-onnx", "garbage-xml"])
 def test_non_model_weights_fail_clearly(kind: str, frames, tmp_path) -> None:
-    weights = {"text": REPO / "README.md", "folder": tmp_path}.get(kind, tmp_path / "bad.pt")
-    if kind == "garbage-pt":
-        weights.write_bytes(b"not a pickle at all")
+    bad = tmp_path / f"bad.{kind.removeprefix('garbage-')}"
+    weights = {"text": REPO / "README.md", "folder": tmp_path}.get(kind, bad)
+    if kind.startswith("garbage"):
+        weights.write_bytes(b"not a model at all")
     result = _batch([str(frames(2))], _config(tmp_path), weights, tmp_path / "out")
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and str(weights.name) in result.output

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from monitor.detectors.base import DetectorConfigBase
+from monitor.detectors.base import DetectorConfigBase, ModelNotFoundError
 from monitor.registry import DEFAULT_MODELS_DIR, resolve_model
 from monitor.schema import ConfigError
 from monitor.types import Detections, Frame
@@ -105,7 +105,13 @@ def create_session(weights: Path, threads: int, device: str) -> Any:
             raise ConfigError(f"model.device: {device} asked, but onnxruntime has no CUDA provider")
         index = int(device.partition(":")[2] or 0)
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
-    return ort.InferenceSession(str(weights), opts, providers=providers)
+    try:
+        return ort.InferenceSession(str(weights), opts, providers=providers)
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own kinds for a bad file
+        raise ModelNotFoundError(
+            f"cannot load detector weights {weights}: not an ONNX model onnxruntime can read "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
+        ) from None
 
 
 def resolve_weights(weights: str | None, default: str, models_dir: Path | str) -> Path:

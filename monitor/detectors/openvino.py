@@ -155,7 +155,13 @@ class OpenVinoDetector(YoloRawDetector):
                 self.core.set_property({"CACHE_DIR": str(cache)})
             except (OSError, RuntimeError) as err:  # a read-only home: compile every time
                 log.warning("OpenVINO compile cache off (%s): %s", cache, err)
-        self.model = self.core.read_model(str(weights))
+        try:
+            self.model = self.core.read_model(str(weights))
+        except RuntimeError as err:  # OpenVINO's one kind for a file it cannot parse
+            raise ModelNotFoundError(
+                f"cannot load detector weights {weights}: not an OpenVINO IR or ONNX model "
+                f"({str(err).splitlines()[0][:200] if str(err) else 'unreadable'})"
+            ) from None
         shape: list[Any] = [
             d.get_length() if d.is_static else None
             for d in self.model.inputs[0].get_partial_shape()
