@@ -139,13 +139,17 @@ class LabelRecord:
         return cls(boxes=boxes, class_names=names, **rest)
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Non-empty lines of a text file as (1-based line number, fields split on commas/space)."""
+def _utf8_text(path: Path) -> str:
+    """The text of a label file; LabelError naming it when it is not UTF-8."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise LabelError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
-    for lineno, raw in enumerate(lines, start=1):
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Non-empty lines of a text file as (1-based line number, fields split on commas/space)."""
+    for lineno, raw in enumerate(_utf8_text(path).splitlines(), start=1):
         text = raw.strip()
         if text and not text.startswith("#"):
             yield lineno, text.replace(",", " ").split()
@@ -233,9 +237,7 @@ def read_coco(path: str | Path) -> tuple[dict[str, list[Box]], dict[int, str]]:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise LabelError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        doc = json.loads(_utf8_text(path))
     except json.JSONDecodeError as err:
         raise LabelError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
     if not isinstance(doc, dict):
