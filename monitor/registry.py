@@ -232,6 +232,21 @@ class UnknownVersionError(KeyError):
 class ModelNotFoundError(FileNotFoundError):
     """No usable model file; the message says what was looked for and how to provide one."""
 
+    @classmethod
+    def unreadable(
+        cls, weights: Path | str, expected: str, err: BaseException, note: str = ""
+    ) -> ModelNotFoundError:
+        """A weights file a runtime could not load: the file, what it should have been, and the
+        first line of the runtime's reason.
+
+        Example:
+            >>> str(ModelNotFoundError.unreadable("m.onnx", "an ONNX model", ValueError("bad")))
+            'cannot load detector weights m.onnx: not an ONNX model (ValueError: bad)'
+        """
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        tail = f". {note}" if note else ""
+        return cls(f"cannot load detector weights {weights}: not {expected} ({reason[:200]}){tail}")
+
 
 TRUST_NOTE = "A .pt file is a Python pickle that can run code when loaded: use only trusted ones."
 

@@ -108,9 +108,8 @@ def create_session(weights: Path, threads: int, device: str) -> Any:
     try:
         return ort.InferenceSession(str(weights), opts, providers=providers)
     except Exception as err:  # noqa: BLE001 - onnxruntime raises its own kinds for a bad file
-        raise ModelNotFoundError(
-            f"cannot load detector weights {weights}: not an ONNX model onnxruntime can read "
-            f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
+        raise ModelNotFoundError.unreadable(
+            weights, "an ONNX model onnxruntime can read", err
         ) from None
 
 

@@ -158,9 +158,8 @@ class OpenVinoDetector(YoloRawDetector):
         try:
             self.model = self.core.read_model(str(weights))
         except RuntimeError as err:  # OpenVINO's one kind for a file it cannot parse
-            raise ModelNotFoundError(
-                f"cannot load detector weights {weights}: not an OpenVINO IR or ONNX model "
-                f"({str(err).splitlines()[0][:200] if str(err) else 'unreadable'})"
+            raise ModelNotFoundError.unreadable(
+                weights, "an OpenVINO IR or ONNX model", err
             ) from None
         shape: list[Any] = [
             d.get_length() if d.is_static else None

@@ -52,10 +52,8 @@ def _load(yolo: Any, weights: Path) -> Any:
         _ = model.names  # exported formats load lazily: fail here, not at the first frame
         return model
     except Exception as err:  # noqa: BLE001 - torch/ultralytics raise many kinds for a bad file
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        raise ModelNotFoundError(
-            f"cannot load detector weights {weights}: not a YOLO model ultralytics can read "
-            f"({reason[:200]}). {TRUST_NOTE}"
+        raise ModelNotFoundError.unreadable(
+            weights, "a YOLO model ultralytics can read", err, TRUST_NOTE
         ) from None
 
 
