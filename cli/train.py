@@ -216,7 +216,7 @@ def eval_cmd(
     """mAP50, mAP50-95 and per-class P/R/F1 on the held-out split, through each model's deployed
     detect() path (teachers included) and, for YOLO files, ultralytics val; JSON + table."""
     from training.side_by_side import TEACHERS, evaluate_deployed
-    from training.workflows import compare as side_by_side
+    from training.workflows import compare as val_report
     from training.workflows import evaluate_all, write_json
 
     refs = list(dict.fromkeys([model, *(compare or [])]))
@@ -228,7 +228,7 @@ def eval_cmd(
     val = evaluate_all(yolo, data, split, size, teacher_mot, device) if yolo or teacher_mot else {}
     console.print(_table(deployed, val))
     if json_out:
-        doc = side_by_side(val) if val else {}
+        doc = val_report(val) if val else {}
         doc["deployed"] = {name: {**d.result.to_json(), "runtime": d.runtime,
                                   "ms_per_frame": d.ms_per_frame}
                            for name, d in deployed.items()}  # fmt: skip

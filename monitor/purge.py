@@ -67,9 +67,15 @@ def inside(root: Path, relative: str | Path) -> Path | None:
     return target
 
 
-def _unlink(root: Path, relative: str | None) -> int:
+def _media_file(root: Path, relative: str | None) -> Path | None:
+    """The file ``root/relative`` when it is one and inside ``root`` (see ``inside``)."""
     path = inside(root, relative) if relative else None
-    if path is None or not path.is_file():
+    return path if path is not None and path.is_file() else None
+
+
+def _unlink(root: Path, relative: str | None) -> int:
+    path = _media_file(root, relative)
+    if path is None:
         return 0
     size = path.stat().st_size
     path.unlink()
@@ -142,8 +148,7 @@ def purge_camera(
             f"SELECT id, snapshot_path, clip_path, heatmap_path FROM alerts WHERE {where}", args
         ).fetchall()
         paths = [p for a in alerts for p in (a[1], a[2], a[3]) if p]
-        found = [t for t in (inside(root, p) for p in paths) if t is not None and t.is_file()]
-        if media_root is not None and paths and not found:
+        if media_root is not None and paths and not any(_media_file(root, p) for p in paths):
             raise PurgeError(
                 f"none of the {len(paths)} media files of camera {camera_id!r}'s alerts is "
                 f"under --media-root {root}: wrong folder? (nothing deleted)"
@@ -177,7 +182,7 @@ def _check_root(root: Path, db_path: Path, camera_id: str, given: bool) -> None:
     if not root.is_dir():
         raise PurgeError(f"media root is not a folder: {root} (nothing deleted)")
     here = db_path.resolve().parent
-    if not given and root != here and inside(here, camera_id) and (here / camera_id).is_dir():
+    if not given and root != here and (own := inside(here, camera_id)) and own.is_dir():
         raise PurgeError(
             f"{db_path} records its media under {root}, but {here / camera_id} is beside it "
             "(a copied or moved store?): pass --media-root to say which to purge (nothing deleted)"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from training.datasets import dataset_names, split_frames
-from training.finetune import evaluate_detector
+from training.finetune import evaluate_detector, make_teacher
 from training.gpu import torch_device
 from training.trainer import EvalResult
 
@@ -36,12 +36,11 @@ class Deployed:
 def deployed_detector(ref: str, imgsz: int, device: str, models_dir: Path | None = None) -> Any:
     """The detector a config naming ``ref`` runs: a teacher backend, or ``backend: auto`` with
     ``ref`` (a weights path) as its weights, at conf 0.001 and one frame per call."""
-    from monitor.detectors import BACKENDS
     from monitor.detectors.auto import AutoConfig, AutoDetector
     from monitor.registry import DEFAULT_MODELS_DIR
 
     if ref in TEACHERS:
-        return BACKENDS[ref][1](BACKENDS[ref][0].model_validate({"conf": 0.001, "device": "cpu"}))
+        return make_teacher(ref, conf=0.001)
     cfg = AutoConfig(weights=ref, conf=0.001, imgsz=imgsz, batch=1, device=torch_device(device))
     return AutoDetector(cfg, models_dir or DEFAULT_MODELS_DIR)
 
