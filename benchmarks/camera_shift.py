@@ -165,12 +165,13 @@ def table(report: dict[str, Any]) -> Table:
     return t
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON report."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
+    """The options every held-out PETS benchmark takes: data, registry, JSON path, seed, the
+    students to score."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA / "pets09_s2l1")
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
-    ap.add_argument("--json", type=Path, default=Path("runs/camera_shift.json"))
+    ap.add_argument("--json", type=Path, default=Path("runs") / json_name)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--student",
@@ -178,13 +179,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=[],
         help="registry version or .pt (repeatable; default: the promoted detector)",
     )
-    args = ap.parse_args(argv)
-    frames = frames_from_mot(args.data, frames=(41, 60))
-    report: dict[str, Any] = {
-        "frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
-        "instances": sum(len(f.boxes) for f in frames),
-        "models": {},
-    }
+    return ap
+
+
+def held_out_frames(data: Path) -> tuple[list[LabeledFrame], dict[str, Any]]:
+    """PETS gt 41-60 and the head of a report on them (what the frames are, how many boxes)."""
+    frames = frames_from_mot(data, frames=(41, 60))
+    head = {"frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
+            "instances": sum(len(f.boxes) for f in frames)}  # fmt: skip
+    return frames, head
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON report."""
+    args = held_out_parser(__doc__ or "", "camera_shift.json").parse_args(argv)
+    frames, head = held_out_frames(args.data)
+    report: dict[str, Any] = {**head, "models": {}}
     for name, spec in models_under_test(args.models_dir, args.student).items():
         det = detector_for(spec, args.models_dir)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}

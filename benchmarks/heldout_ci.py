@@ -13,7 +13,6 @@ too narrow; the block one is the honest one). Writes JSON and prints a table.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from bench_report import machine, write_json  # noqa: E402
-from camera_shift import DATA, detector_for, models_under_test  # noqa: E402
+from camera_shift import detector_for, held_out_frames, held_out_parser, models_under_test  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from monitor.registry import DEFAULT_MODELS_DIR  # noqa: E402
 from monitor.types import Frame  # noqa: E402
-from training.datasets import frames_from_mot  # noqa: E402
 from training.evaluation import match  # noqa: E402
 from training.finetune import boxes_of  # noqa: E402
 from training.labels import LabeledFrame  # noqa: E402
@@ -84,27 +81,16 @@ def summarise(values: np.ndarray, point: float, goal: float | None = None) -> di
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON report."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA / "pets09_s2l1")
-    ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
-    ap.add_argument("--json", type=Path, default=Path("runs/heldout_ci.json"))
+    ap = held_out_parser(__doc__ or "", "heldout_ci.json")
     ap.add_argument("--rounds", type=int, default=2000)
     ap.add_argument("--block", type=int, default=5, help="frames per circular block")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--student", action="append", default=[],
-                    help="registry version (repeatable; default: the promoted detector)")  # fmt: skip
     args = ap.parse_args(argv)
-    frames = frames_from_mot(args.data, frames=(41, 60))
+    frames, head = held_out_frames(args.data)
     scored = {name: per_frame(detector_for(spec, args.models_dir), frames)
               for name, spec in models_under_test(args.models_dir, args.student).items()}  # fmt: skip
     rng = np.random.default_rng(args.seed)
     everything = np.arange(len(frames))
-    report: dict[str, Any] = {
-        "frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
-        "instances": sum(len(f.boxes) for f in frames),
-        "rounds": args.rounds,
-        "models": {},
-    }
+    report: dict[str, Any] = {**head, "rounds": args.rounds, "models": {}}
     schemes = {"frames": resamples(len(frames), args.rounds, 1, rng),
                f"blocks of {args.block}": resamples(len(frames), args.rounds, args.block, rng)}  # fmt: skip
     draws = {n: {s: np.array([person_ap(pf, p) for p in picks]) for s, picks in schemes.items()}
