@@ -115,11 +115,25 @@ def distill(
     style: Annotated[
         bool, typer.Option(help="Shift teacher box edges to the human labels' style per video.")
     ] = True,
+    gt: Annotated[
+        Path | None,
+        typer.Option(
+            help="PETS MOT ground truth (default DATA/pets09_s2l1/gt/gt.txt, frames 1-60); a full "
+            "one (MOT15 has all 795 frames) replaces the teachers' persons on the labelled frames "
+            "after the held-out gap. Frames 31-70 are never used."
+        ),
+    ] = None,
 ) -> None:
     """Teacher-ensemble pseudo-labels (WBF, flip TTA) over the shared footage, repaired along tracks."""
     from rich.progress import Progress
 
-    from training.distill import label_footage, shared_footage, teacher_ensemble
+    from training.distill import (
+        human_frames,
+        label_footage,
+        read_pseudo,
+        shared_footage,
+        teacher_ensemble,
+    )
     from training.label_repair import RepairParams, build_student_dataset
     from training.labels import read_mot
 
@@ -136,11 +150,12 @@ def distill(
             label_footage(refs, ensemble, jsonl, acf, done)
             bar.update(task, completed=len(refs))
     pets = data / "pets09_s2l1"
-    gt = read_mot(pets / "gt" / "gt.txt")
-    human = {pets.name: {f: gt.get(f, []) for f in range(1, 31)}}
+    truth = read_mot(gt or pets / "gt" / "gt.txt")
+    labelled = {int(r["frame"]) for r in read_pseudo(jsonl) if r["video"] == pets.name}
+    human = {pets.name: human_frames(truth, labelled)}
     params = RepairParams(label_score=label_score, track_score=track_score)
     data_yaml, report = build_student_dataset(
-        jsonl, out, params, human, human_repeat=human_repeat, style=style
+        jsonl, out, params, human, human_repeat=human_repeat, style=style, human_classes={0}
     )
     console.print({"data": str(data_yaml), **report["total"], "style": report["style"]})
 

@@ -160,3 +160,32 @@ def test_student_dataset_from_real_labels(
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert sum(c["images"] for c in manifest["counts"].values()) == 4
     assert report["total"]["labels"] >= 3 and "pets" in report["per_video"]
+
+
+def test_human_frames_never_touch_the_held_out_block(pets_dir: Path) -> None:
+    from training.distill import HELD_OUT, human_frames
+
+    gt = read_mot(pets_dir / "gt" / "gt.txt")  # the shared file: frames 1-60
+    assert sorted(human_frames(gt, labelled=set(range(1, 61)))) == list(range(1, 31))
+    # A full ground truth (MOT15 covers all 795 frames): after the gap only the labelled frames.
+    full = {**gt, **{f + 60: gt[f] for f in range(1, 61)}}
+    picked = human_frames(full, labelled={71, 73, 119, 35, 45})
+    assert not [f for f in picked if HELD_OUT[0] <= f <= HELD_OUT[1]]
+    assert [f for f in picked if f > HELD_OUT[1]] == [71, 73, 119]
+
+
+def test_human_frames_keep_the_teachers_vehicles(pets_fused: list[dict], pets_dir: Path) -> None:
+    from training.distill import student_frames
+    from training.label_repair import RepairParams, repair_rows
+
+    labels, _ = repair_rows(pets_fused, RepairParams(label_score=0.35))
+    vehicles = [b for b in labels[("pets", 1)] if b.cls != 0]
+    assert vehicles, "the teachers box PETS' parked van and car"
+    gt = read_mot(pets_dir / "gt" / "gt.txt")
+    human = {"pets": {1: gt[1]}}
+    only_gt = {f.frame: f for f in student_frames(pets_fused, labels, human)}[1]
+    merged = {f.frame: f for f in student_frames(pets_fused, labels, human, {0})}[1]
+    assert only_gt.source == merged.source == "gt"
+    assert only_gt.boxes == tuple(gt[1])
+    assert merged.boxes[: len(gt[1])] == tuple(gt[1])
+    assert sorted(b.cls for b in merged.boxes[len(gt[1]) :]) == sorted(b.cls for b in vehicles)

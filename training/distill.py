@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,14 +339,18 @@ def student_frames(
     rows: Sequence[Mapping[str, Any]],
     labels: Mapping[tuple[str, int], Sequence[Box]],
     human: Mapping[str, Mapping[int, Sequence[Box]]] | None = None,
+    human_classes: Collection[int] | None = None,
 ) -> list[Any]:
     """Training frames from the repaired pseudo-labels; ``human`` labels replace a video's frames.
 
     Args:
         rows: JSONL rows of :func:`label_footage` (image paths, video flags).
         labels: Repaired boxes per ``(video, frame)`` (:func:`training.label_repair.repair_rows`).
-        human: ``video -> frame -> boxes`` of human labels (e.g. PETS gt 1-30); those frames are
+        human: ``video -> frame -> boxes`` of human labels (e.g. PETS gt); those frames are
             taken from here (source ``gt``), added when the teachers did not label them.
+        human_classes: The classes the human labels cover (MOT ground truth: pedestrians only).
+            On a human frame the teachers' boxes of the other classes are kept, so a parked car
+            is not turned into background; None means the human labels cover every class.
     """
     from training.datasets import frame_images
     from training.labels import LabeledFrame
@@ -366,5 +370,27 @@ def student_frames(
         if folder is None:
             continue
         images = frame_images(folder)
-        out += [LabeledFrame(video, f, images[f], tuple(b), "gt") for f, b in frames.items()]
+        for f, gt in frames.items():
+            kept = () if human_classes is None else tuple(
+                b for b in labels.get((video, f), ())
+                if b.cls in STUDENT_CLASSES and b.cls not in human_classes
+            )  # fmt: skip
+            out.append(LabeledFrame(video, f, images[f], (*gt, *kept), "gt"))
     return out
+
+
+def human_frames(
+    gt: Mapping[int, Sequence[Box]], labelled: Collection[int]
+) -> dict[int, list[Box]]:
+    """PETS ground-truth frames to train on: all before the held-out gap, after it the labelled.
+
+    Frames 31-70 (:data:`HELD_OUT`) are never returned. Before them every gt frame is taken (gt
+    1-30, the frames the shared data has); after them only the frames the teachers labelled, so
+    a full ground truth (MOT15 has all 795 frames) replaces the teachers' labels on the same
+    frames instead of adding the frames between them.
+    """
+    return {
+        f: list(boxes)
+        for f, boxes in sorted(gt.items())
+        if f < HELD_OUT[0] or (f > HELD_OUT[1] and f in labelled)
+    }

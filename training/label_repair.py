@@ -17,7 +17,7 @@ Each repair is counted so the report can say how many boxes it changed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,13 +206,15 @@ def build_student_dataset(
     gap: int = 10,
     human_repeat: int = 1,
     style: bool = True,
+    human_classes: Collection[int] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Pseudo-label JSONL -> repaired labels -> time-block train/val split -> YOLO dataset.
 
     ``human_repeat`` > 1 oversamples the human-labelled training frames (their box style is the
     one evaluation measures; the teachers' boxes are looser or tighter per class). ``style``
     moves the teacher boxes of each video that has human labels to the human box style
-    (:mod:`training.label_style`).
+    (:mod:`training.label_style`). ``human_classes`` are the classes the human labels cover;
+    the teachers' boxes of other classes stay on human frames (:func:`student_frames`).
 
     Returns:
         ``data.yaml`` and a report: repair params, total and per-video repair counts (also
@@ -233,13 +235,16 @@ def build_student_dataset(
     }
     styles = fit_style(labels, human or {}) if style else {}
     labels = apply_style(labels, styles)
-    splits = time_block_split(student_frames(rows, labels, human), val=val, test=0.0, gap=gap)
+    splits = time_block_split(
+        student_frames(rows, labels, human, human_classes), val=val, test=0.0, gap=gap
+    )
     splits.pop("test")
     check_no_leak(splits, gap=gap)
     splits["train"] += [f for f in splits["train"] if f.source == "gt"] * (human_repeat - 1)
     data = write_dataset(out, splits, STUDENT_NAMES)
     report = {
         "params": {**params.__dict__, "human_repeat": human_repeat},
+        "human_frames": {v: len(f) for v, f in (human or {}).items()},
         "total": dict(total),
         "per_video": per_video,
         "style": {f"{v}/{c}": s.__dict__ for (v, c), s in styles.items()},
