@@ -59,7 +59,9 @@ def _own_imgsz(weights: str, fallback: int = 640) -> int:
 
 def import_data(
     source: Annotated[Path, typer.Argument(help="MOT sequence folder, image folder or video.")],
-    out: Annotated[Path, typer.Option(help="Dataset folder to write (outside the repo).")],
+    out: Annotated[
+        Path, typer.Option(help="Dataset folder to write (holds copies of the frames).")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="mot | yolo | coco")] = "mot",
     labels: Annotated[
         Path | None, typer.Option(help="MOT txt / COCO json / YOLO labels dir.")
@@ -73,6 +75,9 @@ def import_data(
     reference_plan: Annotated[
         bool, typer.Option(help="MOT: gt 1-30/31-40/41-60 + det.txt teacher frames 71+.")
     ] = False,
+    names: Annotated[
+        str, typer.Option(help="YOLO: class names in id order, comma-separated.")
+    ] = "person",
 ) -> None:
     """Import labelled footage into a YOLO dataset with time-block splits and data.yaml."""
     from training import datasets as ds
@@ -83,19 +88,21 @@ def import_data(
     if reference_plan:
         yaml_path = build_mot_dataset(source, out)
     else:
-        names: dict[int, str] = {0: "person"}
+        classes = dict(enumerate(n.strip() for n in names.split(",")))
+        if not all(classes.values()):
+            raise typer.BadParameter(f"an empty class name in {names!r}", param_hint="--names")
         if fmt == "mot":
             frames = ds.frames_from_mot(source, labels, min_score=min_score)
         elif fmt == "yolo":
-            frames = ds.frames_from_yolo(source, labels)
+            frames = ds.frames_from_yolo(source, labels, nc=len(classes))
         elif fmt == "coco":
             if labels is None:
                 raise typer.BadParameter("--labels must name the COCO json")
-            frames, names = ds.frames_from_coco(labels, source)
+            frames, classes = ds.frames_from_coco(labels, source)
         else:
             raise typer.BadParameter(f"unknown format {fmt!r} (mot, yolo, coco)")
         splits = ds.time_block_split(ds.sample(frames, stride), val, test, block, gap)
-        yaml_path = ds.write_dataset(out, splits, names)
+        yaml_path = ds.write_dataset(out, splits, classes)
     manifest = ds.read_manifest(yaml_path)
     console.print(f"wrote {yaml_path}  fingerprint {manifest['fingerprint']}")
     console.print(manifest["counts"])
@@ -277,7 +284,14 @@ def export(
     """Export to ONNX (and INT8), check against the .pt, register as variants of the version."""
     from training.workflows import export_version
 
-    report = export_version(_registry(models_dir), version, data, imgsz, int8)
+    registry = _registry(models_dir)
+    kind = registry.get(version).kind
+    if kind != "detector":
+        raise typer.BadParameter(
+            f"{version} is an {kind} model; export makes ONNX and INT8 variants of detectors only",
+            param_hint="VERSION",
+        )
+    report = export_version(registry, version, data, imgsz, int8)
     table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
     for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
         table.add_column(col)

@@ -63,3 +63,17 @@ def test_bad_files_name_the_problem(tmp_path: Path, xml: str, message: str) -> N
     path.write_text(xml)
     with pytest.raises(LabelError, match=message):
         read_cvat(path)
+
+
+def test_labels_naming_none_of_the_models_classes_are_refused(pets_dir: Path) -> None:
+    """CVAT boxes whose label is none of the model's classes are counted, and a file where no box
+    is left stops the import instead of training on background only."""
+    from training.finetune import labels_for
+
+    xml = FIXTURES / "pets09_gt_1-3_cvat_images.xml"
+    labels = read_cvat(xml, {2: "car"})
+    assert labels.skipped == {"person": 9}
+    with pytest.raises(LabelError, match=r"labels not among the model's classes: person x9"):
+        labels_for(pets_dir, xml, {2: "car"})
+    frames = labels_for(pets_dir, xml, {0: "person", 2: "car"})
+    assert [f.frame for f in frames] == [1, 2, 3] and all(f.boxes for f in frames)

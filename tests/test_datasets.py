@@ -296,3 +296,63 @@ def test_label_files_that_are_not_utf8_text_or_not_coco_are_named(tmp_path: Path
     coco.write_text("[]")
     with pytest.raises(LabelError, match=r"coco\.json:1: a COCO file is a JSON object, got list"):
         read_coco(coco)
+
+
+def _import(*args: str) -> int:
+    """``monitor import-data ARGS`` as the console script runs it; its exit status."""
+    import sys
+
+    from cli.main import main
+
+    old, sys.argv = sys.argv, ["monitor", "import-data", *args]
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        sys.argv = old
+    return 0
+
+
+def test_import_data_refuses_labels_that_hold_nothing(
+    tmp_path: Path, pets_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty MOT file, a missing or empty YOLO labels folder and class ids the names do not
+    have stop the import with one line naming the file, and write no dataset."""
+    img1 = pets_dir / "img1"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    (labels / "000001.txt").write_text("3 0.5 0.5 0.1 0.2\n")
+    cases = [
+        (["--labels", str(empty)], f"error: {empty}: no boxes"),
+        (["--format", "yolo", "--labels", str(tmp_path / "none")],
+         f"error: YOLO labels folder not found: {tmp_path / 'none'}"),
+        (["--format", "yolo", "--labels", str(nothing)],
+         f"error: {nothing}: no YOLO label file for any image of {img1}"),
+        (["--format", "yolo", "--labels", str(labels)], f"error: {labels / '000001.txt'}:1"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        out = tmp_path / "ds"
+        code = _import(str(img1 if "yolo" in extra else pets_dir), "--out", str(out), *extra)
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(message), (extra, err)
+        assert len(err.strip().splitlines()) == 1 and not out.exists(), err
+    code = _import(str(img1), "--out", str(tmp_path / "ok"), "--format", "yolo",
+                      "--labels", str(labels), "--names", "person,bicycle,car,motorcycle")  # fmt: skip
+    assert (
+        code == 0 and ds.read_manifest(tmp_path / "ok" / "data.yaml")["names"]["3"] == "motorcycle"
+    )
+
+
+def test_a_video_opencv_cannot_read_is_named(tmp_path: Path) -> None:
+    from monitor.sources import SourceError
+    from training.distill import footage_frames
+
+    bad = tmp_path / "camera.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    with pytest.raises(SourceError, match="camera.mp4: not a video OpenCV can read"):
+        footage_frames(bad)

@@ -181,7 +181,10 @@ def test_two_epochs_of_fine_tuning_improve_map(
 
 
 def test_bad_input_is_one_line_naming_the_thing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    pets_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``monitor`` commands given a wrong version, a missing data.yaml or a split-less one exit 2
     with one line naming it, not a traceback."""
@@ -191,6 +194,8 @@ def test_bad_input_is_one_line_naming_the_thing(
 
     partial = tmp_path / "partial.yaml"
     partial.write_text("path: .\ntrain: images/train\nnames: {0: person}\n")
+    junk = tmp_path / "teacher.pt"
+    junk.write_bytes(b"not a checkpoint")
     cases = [
         (["export", "nosuch", "--data", str(partial)], "model version 'nosuch' not in"),
         (["train", "--data", str(tmp_path / "none.yaml")],
@@ -201,6 +206,8 @@ def test_bad_input_is_one_line_naming_the_thing(
          f"data.yaml not found: {tmp_path / 'none.yaml'}"),
         (["export", "coco6-student-v4", "--data", str(partial)],
          f"{partial} has no 'test' split (checking the export against the .pt needs it)"),
+        (["label", str(pets_dir / "img1"), "--teacher", str(junk), "--out", str(tmp_path / "l"),
+          "--stride", "400"], f"cannot load detector weights {junk}: not a YOLO model"),
     ]  # fmt: skip
     for args, message in cases:
         monkeypatch.setattr(sys, "argv", ["monitor", *args])
@@ -294,3 +301,11 @@ def test_onnx_export_matches_pt_on_held_out_frames(
 def test_import_data_refuses_bad_split_options(pets_dir: Path, tmp_path: Path, bad) -> None:
     res = runner.invoke(app, ["import-data", str(pets_dir), "--out", str(tmp_path / "d"), *bad])
     assert res.exit_code == 2 and bad[0] in res.output and not (tmp_path / "d").exists()
+
+
+def test_export_refuses_an_anomaly_model(tmp_path: Path) -> None:
+    partial = tmp_path / "data.yaml"
+    partial.write_text("path: .\ntest: images/test\nnames: {0: person}\n")
+    res = runner.invoke(app, ["export", "ucsd-ped2-anomaly-v1", "--data", str(partial)])
+    assert res.exit_code == 2, res.output
+    assert "ucsd-ped2-anomaly-v1 is an anomaly model" in " ".join(res.output.split())

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.labels import Box, LabelError
+from training.labels import Box, LabeledFrame, LabelError
 
 __all__ = ["CvatLabels", "read_cvat"]
 
@@ -27,11 +27,13 @@ class CvatLabels:
         images: Image file name -> boxes (image tasks).
         frames: 0-based frame index -> boxes (video tasks).
         names: Class id -> label name.
+        skipped: Label name -> boxes left out because the label is not in ``names``.
     """
 
     images: dict[str, list[Box]] = field(default_factory=dict)
     frames: dict[int, list[Box]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _label_names(root: ET.Element) -> list[str]:
@@ -85,9 +87,12 @@ def read_cvat(path: str | Path, names: Mapping[int, str] | None = None) -> CvatL
         for el in img.iter("box"):
             if el.attrib.get("label") in ids:
                 boxes.append(_box(el, ids[el.attrib["label"]], f"{path}: image {name}"))
+            else:
+                _skip(out, el.attrib.get("label", ""))
     for track in root.iter("track"):
         label = track.attrib.get("label")
         if label not in ids:
+            _skip(out, label or "", len(list(track.iter("box"))))
             continue
         for el in track.iter("box"):
             if el.attrib.get("outside", "0") == "1":
@@ -98,3 +103,29 @@ def read_cvat(path: str | Path, names: Mapping[int, str] | None = None) -> CvatL
             where = f"{path}: track {track.attrib.get('id')} frame {frame}"
             out.frames.setdefault(frame, []).append(_box(el, ids[label], where))
     return out
+
+
+def _skip(out: CvatLabels, label: str, n: int = 1) -> None:
+    out.skipped[label] = out.skipped.get(label, 0) + n
+
+
+def cvat_frames(source: Path, cvat: CvatLabels) -> list[LabeledFrame]:
+    """A CVAT video task's frames (CVAT counts from 0, our video frames from 1) or image task's."""
+    from training.datasets import frame_images
+    from training.distill import footage_frames
+
+    if cvat.frames:
+        refs = footage_frames(source)
+        by_index = {r.frame - 1 if r.from_video else r.frame: r for r in refs}
+        return [
+            LabeledFrame(r.video, r.frame, r.image, tuple(cvat.frames.get(i, ())), "gt",
+                         r.from_video)
+            for i, r in sorted(by_index.items()) if i in cvat.frames
+        ]  # fmt: skip
+    folder = source / "img1" if (source / "img1").is_dir() else source
+    images = {p.name: (f, p) for f, p in frame_images(folder).items()}
+    return [
+        LabeledFrame(source.name, images[n][0], images[n][1], tuple(b))
+        for n, b in cvat.images.items()
+        if n in images
+    ]

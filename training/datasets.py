@@ -20,7 +20,15 @@ from pathlib import Path
 import yaml
 
 from monitor.sources import list_images
-from training.labels import Box, LabeledFrame, read_coco, read_mot, read_yolo_txt, write_yolo_txt
+from training.labels import (
+    Box,
+    LabeledFrame,
+    LabelError,
+    read_coco,
+    read_mot,
+    read_yolo_txt,
+    write_yolo_txt,
+)
 
 SPLITS = ("train", "val", "test")
 DEFAULT_DATASETS_DIR = Path(
@@ -69,7 +77,10 @@ def frames_from_mot(
     seq = Path(seq_dir)
     label_path = Path(labels) if labels else seq / "gt" / "gt.txt"
     boxes = read_mot(label_path, min_score=min_score)
-    span = frames or (1, max(boxes, default=0))
+    if not boxes:
+        why = f" at score >= {min_score}" if min_score is not None else ""
+        raise LabelError(f"{label_path}: no boxes{why} (a MOT file has frame,id,x,y,w,h,... lines)")
+    span = frames or (1, max(boxes))
     name = seq.stem if seq.is_file() else seq.name
     if seq.is_file():
         return [
@@ -97,15 +108,23 @@ def frames_from_yolo(
     if labels_dir is None:
         sibling = Path(str(images_dir).replace("images", "labels"))
         labels_dir = sibling if sibling != images_dir and sibling.is_dir() else images_dir
-    out = []
+    elif not Path(labels_dir).is_dir():
+        raise FileNotFoundError(f"YOLO labels folder not found: {labels_dir}")
+    out, found = [], 0
     for f, img in sorted(frame_images(images_dir).items()):
         txt = Path(labels_dir) / f"{img.stem}.txt"
         boxes: list[Box] = []
         if txt.is_file():
+            found += 1
             with Image.open(img) as im:
                 w, h = im.size
             boxes = read_yolo_txt(txt, w, h, nc)
         out.append(LabeledFrame(images_dir.name, f, img, tuple(boxes)))
+    if out and not found:
+        raise LabelError(
+            f"{labels_dir}: no YOLO label file for any image of {images_dir} "
+            f"(expected e.g. {out[0].image.stem}.txt)"
+        )
     return out
 
 

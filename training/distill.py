@@ -204,8 +204,12 @@ def footage_frames(
         import cv2
 
         cap = cv2.VideoCapture(str(p))
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
         cap.release()
+        if n <= 0:
+            from monitor.sources import SourceError
+
+            raise SourceError(f"{p}: not a video OpenCV can read (no frames)")
         numbers = list(range(1, n + 1))
         refs = [FrameRef(name, f, p, True) for f in numbers]
     else:

@@ -15,6 +15,7 @@ the teacher's other boxes there.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from training.datasets import (
-    frame_images,
     frames_from_coco,
     frames_from_mot,
     frames_from_yolo,
@@ -33,6 +33,8 @@ from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, i
 from training.gpu import torch_device
 from training.labels import Box, LabeledFrame, LabelError
 from training.partial_labels import complete, completion, covered_classes, key
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float, str], None]
 """Called with (stage, fraction done 0-1, message)."""
@@ -64,31 +66,32 @@ class FinetuneRequest:
 
 
 def labels_for(source: Path, labels: Path, names: Mapping[int, str]) -> list[LabeledFrame]:
-    """Labelled frames of one footage path from a label file/folder (format from its name)."""
-    from training.cvat import read_cvat
+    """Labelled frames of one footage path from a label file/folder (format from its name).
 
+    Raises:
+        LabelError: The labels hold no box for this footage (wrong file, frame names that match
+            no image, or CVAT labels that are none of ``names``), rather than training on nothing.
+    """
+    from training.cvat import cvat_frames, read_cvat
+
+    skipped: dict[str, int] = {}
     if labels.suffix == ".xml":
         cvat = read_cvat(labels, names)
-        if cvat.frames:  # video task: CVAT counts frames from 0, our video frames from 1
-            refs = footage_frames(source)
-            by_index = {r.frame - 1 if r.from_video else r.frame: r for r in refs}
-            return [
-                LabeledFrame(r.video, r.frame, r.image, tuple(cvat.frames.get(i, ())), "gt",
-                             r.from_video)
-                for i, r in sorted(by_index.items()) if i in cvat.frames
-            ]  # fmt: skip
-        folder = source / "img1" if (source / "img1").is_dir() else source
-        images = {p.name: (f, p) for f, p in frame_images(folder).items()}
-        return [
-            LabeledFrame(source.name, images[n][0], images[n][1], tuple(b))
-            for n, b in cvat.images.items()
-            if n in images
-        ]
-    if labels.suffix == ".json":
-        return frames_from_coco(labels, source)[0]
-    if labels.suffix == ".txt":
-        return frames_from_mot(source, labels)
-    return frames_from_yolo(source, labels)
+        skipped = cvat.skipped
+        frames = cvat_frames(source, cvat)
+    elif labels.suffix == ".json":
+        frames = frames_from_coco(labels, source)[0]
+    elif labels.suffix == ".txt":
+        frames = frames_from_mot(source, labels)
+    else:
+        frames = frames_from_yolo(source, labels)
+    ignored = ", ".join(f"{k or '(no label)'} x{n}" for k, n in sorted(skipped.items()))
+    if not any(fr.boxes for fr in frames):
+        why = f"; labels not among the model's classes: {ignored}" if ignored else ""
+        raise LabelError(f"{labels}: no box for a frame of {source}{why}")
+    if ignored:
+        log.warning("%s: boxes left out, labels not among the model's classes: %s", labels, ignored)
+    return frames
 
 
 def import_footage(req: FinetuneRequest, names: Mapping[int, str]) -> dict[str, Any]:

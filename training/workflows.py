@@ -137,7 +137,9 @@ def _predict_boxes(
     configure_offline()
     from ultralytics import YOLO
 
-    yolo = YOLO(model)
+    from monitor.detectors.ultralytics import load_yolo
+
+    yolo = load_yolo(YOLO, Path(model))
     remap = {c: i for i, c in enumerate(classes)} if classes else None
     out: dict[Path, list[Box]] = {}
     for img in images:

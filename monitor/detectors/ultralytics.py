@@ -39,7 +39,7 @@ def from_ultralytics(result: Any, class_names: Mapping[int, str]) -> Detections:
 WEIGHT_SUFFIXES = frozenset({".pt", ".onnx", ".engine", ".torchscript", ".tflite", ".pb"})
 
 
-def _load(yolo: Any, weights: Path) -> Any:
+def load_yolo(yolo: Any, weights: Path) -> Any:
     """The YOLO model in ``weights``; ``ModelNotFoundError`` (no traceback) for anything else."""
     if weights.is_file() and weights.suffix.lower() not in WEIGHT_SUFFIXES:
         raise ModelNotFoundError(
@@ -75,7 +75,7 @@ class UltralyticsDetector:
         self.weights = resolve_model(cfg.weights, "detector", models_dir)
         self.device = select_device(cfg.device)
         self.half = cfg.half if cfg.half is not None else self.device.startswith("cuda")
-        self.model = _load(YOLO, self.weights)
+        self.model = load_yolo(YOLO, self.weights)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         self.class_ids = self._class_ids(cfg.classes)
         self.imgsz = int(cfg.imgsz or self.model.overrides.get("imgsz") or 640)
