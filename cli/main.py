@@ -47,9 +47,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from monitor.sources import SourceError
     from monitor.store import StoreError
     from training.labels import LabelError
+    from training.stages import StaleWorkError
 
     return (FileNotFoundError, NotADirectoryError, UnknownVersionError, ConfigError, SourceError,
-            LabelError, PurgeError, StoreError)  # fmt: skip
+            LabelError, PurgeError, StoreError, StaleWorkError)  # fmt: skip
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from monitor.config import AnomalyConfig, MonitorConfig
@@ -86,10 +87,16 @@ class Pipeline:
         tracker = Tracker(cfg.tracker, min_conf=cfg.model.conf)
         if anomaly is None and cfg.anomaly.enabled:
             anomaly = _load_anomaly(cfg.anomaly)
+        known = set(getattr(detector, "class_names", {}).values())
+        model = Path(str(getattr(detector, "weights", cfg.model.backend))).name
+        if known:
+            cfg.rules.check_classes(known, "rules", model)
         camera_rules, camera_anomaly = {}, {}
         for cam in cfg.cameras:
             merged = cfg.camera(cam.id)
             assert merged is not None
+            if known:
+                merged.rules.check_classes(known, f"cameras.{cam.id}.rules", model)
             camera_rules[cam.id] = RuleEngine(merged.rules)
             if merged.anomaly == cfg.anomaly:
                 camera_anomaly[cam.id] = anomaly

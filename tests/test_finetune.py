@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitor.types import Alert
-from training.finetune import (
-    FinetuneRequest,
-    labels_for,
-    read_stage,
-    review_frames,
-    run_finetune,
-    split_frames,
-    write_stage,
-)
+from training.finetune import FinetuneRequest, labels_for, review_frames, run_finetune, split_frames
 from training.labels import Box, LabeledFrame, LabelError, read_mot
+from training.stages import StaleWorkError, check_request, read_stage, write_stage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +63,32 @@ def test_stage_markers_resume(tmp_path: Path) -> None:
     write_stage(tmp_path, "import", {"n": 3})
     assert read_stage(tmp_path, "import") == {"n": 3}
     assert not list((tmp_path / "stages").glob(".*"))  # no temp file left
+
+
+def test_a_work_folder_resumes_only_the_request_it_was_made_for(
+    pets_subset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Changing --labels (or footage, teacher, base) on a re-run is refused by name: resuming would
+    train on the stale import."""
+    import sys
+
+    from cli.main import main
+
+    inputs = {"footage": [str(pets_subset)], "labels": ["a.xml"], "teacher": "nanodet"}
+    check_request(tmp_path, inputs)
+    check_request(tmp_path, inputs)  # the same request resumes
+    with pytest.raises(StaleWorkError, match=r"labels: \['a.xml'\] -> \['b.xml'\]"):
+        check_request(tmp_path, {**inputs, "labels": ["b.xml"]})
+    work = tmp_path / "work"
+    xml = FIXTURES / "pets09_gt_1-3_cvat_images.xml"
+    write_stage(work, "request", {"labels": ["other.xml"]})
+    args = ["finetune", str(pets_subset), "--labels", str(xml), "--name", "x", "--work", str(work)]
+    monkeypatch.setattr(sys, "argv", ["monitor", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"error: {work} holds the stages of another request" in err
+    assert read_stage(work, "import") is None  # nothing was imported over the old stages
 
 
 def test_review_records_become_training_frames(tmp_path: Path, pets_dir: Path) -> None:

@@ -79,3 +79,25 @@ def test_stages_write_no_files_and_sink_writes_the_evidence(
     ok, first = video.read()
     video.release()
     assert ok and first[inner].max() <= 40 and first[inner].mean() < 1
+
+
+def test_a_rule_naming_a_class_the_detector_lacks_is_a_config_error(detector_weights) -> None:
+    """``classes: [persn]`` would leave the rule blind for good; the pipeline refuses to start and
+    names the field, globally and per camera."""
+    from monitor.schema import ConfigError
+
+    zone = {"name": "door", "polygon": [[0, 0], [99, 0], [99, 99], [0, 99]]}
+    model = {"weights": str(detector_weights)}
+    bad = {"model": model, "rules": {"zones": [{**zone, "classes": ["persn"]}]}}
+    with pytest.raises(ConfigError, match=r"rules.zones\[0\].classes: \['persn'\] .*'person'\?"):
+        Pipeline.from_config(parse_config(bad))
+    per_camera = {
+        "model": model,
+        "cameras": [{"id": "gate", "uri": "rtsp://127.0.0.1/x",
+                     "rules": {"lines": [{"name": "l", "start": [0, 50], "end": [99, 50],
+                                          "classes": ["car", "lorry"]}]}}],
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"cameras.gate.rules.lines\[0\].classes: \['lorry'\]"):
+        Pipeline.from_config(parse_config(per_camera))
+    fine = {"model": model, "rules": {"zones": [{**zone, "classes": ["person", "car"]}]}}
+    assert Pipeline.from_config(parse_config(fine)).rules.rules

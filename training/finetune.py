@@ -1,8 +1,9 @@
 """One-command fine-tuning for a user's camera: import, teacher-label, split, train, evaluate, register.
 
 Each stage writes its result to ``<work>/stages/<stage>.json`` when it ends; a re-run with the same
-work folder skips finished stages, so an interrupted ``monitor finetune`` resumes where it stopped
-(training itself resumes from ultralytics' ``last.pt``). The held-out block of each video is the
+work folder and the same footage, labels, teacher and base skips finished stages, so an
+interrupted ``monitor finetune`` resumes where it stopped (training itself resumes from
+ultralytics' ``last.pt``); other inputs are refused (``training.stages``). The held-out block of each video is the
 last time block of its frames, preferring human-labelled frames; nothing within ``gap`` frames of
 it is trained on. Human labels that cover only some classes (say, people alone) are completed with
 the teacher's boxes of the other classes on the training side (``training.partial_labels``), so the
@@ -14,7 +15,6 @@ the teacher's other boxes there.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +33,7 @@ from training.distill import VIDEO_SUFFIXES, FrameRef, box_of, footage_frames, i
 from training.gpu import torch_device
 from training.labels import Box, LabeledFrame, LabelError
 from training.partial_labels import complete, completion, covered_classes, key
+from training.stages import check_request, read_stage, write_stage
 
 log = logging.getLogger(__name__)
 
@@ -274,22 +275,6 @@ def is_footage(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES or path.is_dir()
 
 
-def read_stage(work: Path, stage: str) -> Any:
-    """The saved result of a finished stage, or None."""
-    p = work / "stages" / f"{stage}.json"
-    return json.loads(p.read_text()) if p.is_file() else None
-
-
-def write_stage(work: Path, stage: str, result: Any) -> Any:
-    """Mark a stage finished with its result (atomic rename)."""
-    d = work / "stages"
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / f".{stage}.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(d / f"{stage}.json")
-    return result
-
-
 def write_split(
     work: Path, splits: Mapping[str, Sequence[LabeledFrame]], names: Mapping[int, str]
 ) -> Path:
@@ -332,6 +317,12 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
     work = req.work
     work.mkdir(parents=True, exist_ok=True)
     version, weights, names = _base_model(req)
+    check_request(work, {
+        "footage": [str(p.resolve()) for p in req.footage],
+        "labels": [str(p.resolve()) for p in req.labels], "stride": req.stride,
+        "teacher": req.teacher, "teacher_conf": req.teacher_conf, "base": version,
+        "store": str(req.store.resolve()) if req.store else None, "imgsz": req.imgsz,
+    })  # fmt: skip
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
         done = read_stage(work, name)

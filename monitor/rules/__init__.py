@@ -7,6 +7,8 @@ all read this one dict, so a new rule type is one file plus one line here.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +19,7 @@ from monitor.rules.crowd import Crowding, CrowdRule
 from monitor.rules.line import LineCrossing, LineRule
 from monitor.rules.loitering import Loitering, LoiterRule
 from monitor.rules.zone import ZoneIntrusion, ZoneRule
-from monitor.schema import ConfigBase
+from monitor.schema import ConfigBase, ConfigError
 from monitor.types import Alert, Detections, Frame
 
 RULE_TYPES: dict[str, type[Rule]] = {
@@ -34,6 +36,24 @@ class _RulesBase(ConfigBase):
     def all_rules(self) -> list[RuleConfigBase]:
         """Every configured rule, section by section in registry order."""
         return [r for section in RULE_TYPES for r in getattr(self, section)]
+
+    def check_classes(self, known: Collection[str], where: str, model: str) -> None:
+        """Refuse a rule whose ``classes`` names a class the detector does not have: a typo there
+        would leave the rule silently blind.
+
+        Raises:
+            ConfigError: Naming the field (``{where}.zones[0].classes``) and the model's classes.
+        """
+        for section in RULE_TYPES:
+            for i, rule in enumerate(getattr(self, section)):
+                bad = [c for c in rule.classes or () if c not in known]
+                if bad:
+                    near = {c: difflib.get_close_matches(c, list(known), 1) for c in bad}
+                    hint = "; ".join(f"{c!r}: did you mean {m[0]!r}?" for c, m in near.items() if m)
+                    raise ConfigError(
+                        f"{where}.{section}[{i}].classes: {bad} not among the classes of {model}"
+                        + (f" ({hint})" if hint else f": {sorted(known)}")
+                    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> _RulesBase:
