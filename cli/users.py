@@ -12,10 +12,13 @@ DEFAULT_DB = Path("out") / "monitor.db"
 users_app = typer.Typer(help="Dashboard accounts: add, list, remove.", no_args_is_help=True)
 
 
-def _open(db: Path):  # type: ignore[no-untyped-def]
+def _open(db: Path, create: bool = False):  # type: ignore[no-untyped-def]
+    """The store's accounts; only ``add`` may create the store (a typo in --db must not)."""
     from monitor.store import Store
     from monitor.store.users import UserStore
 
+    if not create and not db.is_file():
+        raise FileNotFoundError(f"store not found: {db} (`monitor users add` creates one)")
     Store(db).close()  # creates or migrates the store (backup first) so the tables exist
     return UserStore(db)
 
@@ -41,7 +44,7 @@ def add(
 ) -> None:
     """Create a user (or reset its password, role and cameras); the password is prompted for."""
     password = _password(password_stdin)
-    users = _open(db)
+    users = _open(db, create=True)
     try:
         users.add_user(name, password, role, camera or None)
     except ValueError as err:

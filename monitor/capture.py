@@ -114,7 +114,8 @@ def _capture(spec: dict[str, Any], fd: int) -> int:
     cap = _open(spec)
     if not cap.isOpened():
         missing = spec["kind"] == "file" and not os.path.exists(spec["target"])
-        message = "open failed" + (": no such file" if missing else "")
+        # a file path is no secret (unlike a stream URI, which may carry credentials)
+        message = "open failed" + (f": no such file {spec['target']}" if missing else "")
         _send(
             fd,
             Kind.ERROR,

@@ -63,6 +63,17 @@ class CameraStatus:
     last_alert: str | None
 
 
+def _serve_metrics(port: int | None) -> HealthMetrics:
+    """The Prometheus endpoint; a port that cannot be bound is a config error naming the field."""
+    try:
+        return HealthMetrics(port)
+    except OSError as err:
+        raise ConfigError(
+            f"live.metrics_port: cannot serve metrics on 127.0.0.1:{port} "
+            f"({err.strerror or err}); pick a free port, or 0 for none"
+        ) from None
+
+
 class LiveService:
     """Runs the configured cameras until ``shutdown()``; see the module docstring."""
 
@@ -71,17 +82,21 @@ class LiveService:
         pipeline: Pipeline | None = None, run_id: str | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.config_path = cfg, config_path
-        self.pipeline = pipeline or Pipeline.from_config(cfg)
-        self.sink = OutputSink(cfg, Path(media_root), self.pipeline)
-        self.run_id = run_id or f"live-{uuid.uuid4().hex[:12]}"
         live = cfg.live
+        self.metrics = _serve_metrics(live.metrics_port)  # first: a busy port fails in a second
+        try:
+            self.pipeline = pipeline or Pipeline.from_config(cfg)
+            self.sink = OutputSink(cfg, Path(media_root), self.pipeline)
+        except BaseException:
+            self.metrics.close()
+            raise
+        self.run_id = run_id or f"live-{uuid.uuid4().hex[:12]}"
         self.runner = LiveRunner(self.pipeline, self._on_result, queue_size=live.queue_size,
                                  batch=max(cfg.model.batch, 1), newest=True,
                                  out_size=8)  # fmt: skip
         self.publisher = (
             FramePublisher(self.sink.media_root, live.publish_fps) if live.publish_fps else None
         )
-        self.metrics = HealthMetrics(live.metrics_port)
         self.cameras: dict[str, LiveCamera] = {}
         self.samples: dict[str, HealthSample] = {}
         self._lock = threading.Lock()

@@ -177,6 +177,17 @@ def test_file_camera_ends_or_loops(short_clip: Path) -> None:
         col.close()
 
 
+def test_a_missing_file_camera_names_its_path(tmp_path: Path) -> None:
+    missing = tmp_path / "door.mp4"
+    cam = open_camera(f"file:{missing}")
+    col = Collector(cam)
+    try:
+        assert wait_for(lambda: cam.health().last_error is not None, 15), cam.health()
+        assert cam.health().last_error == f"open failed: no such file {missing}"
+    finally:
+        col.close()
+
+
 # ---------------------------------------------------------------- network cameras
 
 

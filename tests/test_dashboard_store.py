@@ -150,3 +150,32 @@ def test_dead_running_run_shows_interrupted(db: Path) -> None:
     runs = Analytics(StoreReader(db)).run_statuses(stale_after_s=60, now=time.time() + 3600)
     assert [s.status for s in runs] == ["interrupted"]
     assert Analytics(StoreReader(db)).run_statuses(stale_after_s=60)[0].status == "running"
+
+
+def test_users_cli_creates_the_store_only_when_adding(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``users list/remove --db typo.db`` names the missing store instead of creating an empty one."""
+    import io
+    import sys
+
+    from cli.main import main
+
+    def monitor(*args: str, stdin: str = "") -> int:
+        monkeypatch.setattr(sys, "argv", ["monitor", "users", *args])
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            main()
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+        return 0
+
+    typo = tmp_path / "monitr.db"
+    for cmd in (["list"], ["remove", "ann"]):
+        assert monitor(*cmd, "--db", str(typo)) == 2
+        assert capsys.readouterr().err.startswith(f"error: store not found: {typo}")
+        assert not typo.exists()
+    assert monitor("add", "ann", "--db", str(db), "--password-stdin", stdin=PW + "\n") == 0
+    capsys.readouterr()
+    assert monitor("list", "--db", str(db)) == 0
+    assert capsys.readouterr().out.startswith("ann\tviewer\tall cameras")

@@ -287,3 +287,26 @@ def _last_states(db: Path) -> list[tuple[str, str]]:
             "SELECT camera_id, state FROM camera_health WHERE id IN "
             "(SELECT MAX(id) FROM camera_health GROUP BY camera_id)"
         ).fetchall()
+
+
+def test_a_busy_metrics_port_is_a_config_error_naming_the_field(tmp_path: Path) -> None:
+    """Another process on ``live.metrics_port``: one line naming the field, raised before the
+    model is loaded, and nothing left listening."""
+    import socket
+
+    from monitor.config import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = parse_config({"live": {"metrics_port": port}, "model": {"weights": "missing.pt"}})
+        with pytest.raises(ConfigError, match=rf"live.metrics_port: cannot serve metrics on "
+                           rf"127.0.0.1:{port} \(Address already in use\)"):  # fmt: skip
+            LiveService(cfg, tmp_path / "media")
+    free = free_port()
+    cfg = parse_config({"live": {"metrics_port": free}, "model": {"weights": "missing.pt"}})
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        LiveService(cfg, tmp_path / "media")
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", free))  # the endpoint was closed when the model failed
