@@ -16,7 +16,7 @@ from pathlib import Path
 
 from training.labels import Box, LabeledFrame, LabelError
 
-__all__ = ["CvatLabels", "read_cvat"]
+__all__ = ["CvatLabels", "cvat_frames", "read_cvat"]
 
 
 @dataclass(frozen=True)

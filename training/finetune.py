@@ -3,9 +3,9 @@
 Each stage writes its result to ``<work>/stages/<stage>.json`` when it ends; a re-run with the same
 work folder and the same footage, labels, teacher and base skips finished stages, so an
 interrupted ``monitor finetune`` resumes where it stopped (training itself resumes from
-ultralytics' ``last.pt``); other inputs are refused (``training.stages``). The held-out block of each video is the
-last time block of its frames, preferring human-labelled frames; nothing within ``gap`` frames of
-it is trained on. Human labels that cover only some classes (say, people alone) are completed with
+ultralytics' ``last.pt``); other inputs are refused (``training.stages``). The held-out block of
+each video is the last time block of its frames, preferring human-labelled frames; nothing within
+``gap`` frames of it is trained on. Human labels that cover only some classes (say, people alone) are completed with
 the teacher's boxes of the other classes on the training side (``training.partial_labels``), so the
 default's other classes are not trained away. Review records from the dashboard's store
 (``--store``) join the training split only: a rejected alert's snapshot as a hard negative
