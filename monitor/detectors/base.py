@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from monitor.detectors.tiling import TilingConfig
 from monitor.registry import ModelNotFoundError
-from monitor.schema import ConfigBase
+from monitor.schema import ConfigBase, ConfigError
 from monitor.types import Detections, Frame
 
 __all__ = ["Detector", "DetectorConfigBase", "ModelNotFoundError", "select_device"]
@@ -64,3 +64,16 @@ def select_device(device: str) -> str:
     import torch
 
     return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def class_ids(classes: Sequence[str] | None, names: dict[int, str], model: str) -> set[int] | None:
+    """Ids of the class names ``classes`` keeps (None = all); unknown names are a config error."""
+    if not classes:
+        return None
+    by_name = {v: k for k, v in names.items()}
+    unknown = [c for c in classes if c not in by_name]
+    if unknown:
+        raise ConfigError(
+            f"model.classes: {unknown} not in the classes of {model}: {sorted(by_name)}"
+        )
+    return {by_name[c] for c in classes}

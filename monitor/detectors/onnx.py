@@ -17,11 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from monitor.detectors.base import DetectorConfigBase, ModelNotFoundError
+from monitor.detectors.base import DetectorConfigBase, ModelNotFoundError, class_ids
 from monitor.detectors.onnx_common import (
     OnnxDetectorConfig,
     Resized,
-    class_ids,
     create_session,
     resize,
 )

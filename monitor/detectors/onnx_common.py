@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from monitor.detectors.base import DetectorConfigBase, ModelNotFoundError
+from monitor.detectors.base import DetectorConfigBase, ModelNotFoundError, class_ids
 from monitor.registry import DEFAULT_MODELS_DIR, resolve_model
 from monitor.schema import ConfigError
 from monitor.types import Detections, Frame
@@ -116,19 +116,6 @@ def create_session(weights: Path, threads: int, device: str) -> Any:
 def resolve_weights(weights: str | None, default: str, models_dir: Path | str) -> Path:
     """``weights`` (path, models/ file or registry version), or ``default`` in ``models_dir``."""
     return resolve_model(weights or default, "detector", models_dir)
-
-
-def class_ids(classes: Sequence[str] | None, names: dict[int, str], model: str) -> set[int] | None:
-    """Ids of the class names ``classes`` keeps (None = all); unknown names are a config error."""
-    if not classes:
-        return None
-    by_name = {v: k for k, v in names.items()}
-    unknown = [c for c in classes if c not in by_name]
-    if unknown:
-        raise ConfigError(
-            f"model.classes: {unknown} not in the classes of {model}: {sorted(by_name)}"
-        )
-    return {by_name[c] for c in classes}
 
 
 @dataclass(frozen=True)

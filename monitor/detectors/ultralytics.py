@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from monitor.detectors.base import DetectorConfigBase, select_device
+from monitor.detectors.base import DetectorConfigBase, class_ids, select_device
 from monitor.registry import DEFAULT_MODELS_DIR, TRUST_NOTE, ModelNotFoundError, resolve_model
 from monitor.runtime import configure_offline
-from monitor.schema import ConfigError
 from monitor.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -77,21 +76,10 @@ class UltralyticsDetector:
         self.half = cfg.half if cfg.half is not None else self.device.startswith("cuda")
         self.model = load_yolo(YOLO, self.weights)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
-        self.class_ids = self._class_ids(cfg.classes)
+        ids = class_ids(cfg.classes, self.class_names, self.weights.name)
+        self.class_ids = sorted(ids) if ids is not None else None
         self.imgsz = int(cfg.imgsz or self.model.overrides.get("imgsz") or 640)
         log.info("detector %s on %s (half=%s)", self.weights.name, self.device, self.half)
-
-    def _class_ids(self, classes: Sequence[str] | None) -> list[int] | None:
-        if not classes:
-            return None
-        by_name = {v: k for k, v in self.class_names.items()}
-        unknown = [c for c in classes if c not in by_name]
-        if unknown:
-            raise ConfigError(
-                f"model.classes: {unknown} not in the classes of {self.weights.name}: "
-                f"{sorted(by_name)}"
-            )
-        return [by_name[c] for c in classes]
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """Detect objects in a batch of frames (one forward pass per ``cfg.batch`` frames)."""
