@@ -328,7 +328,7 @@ def _save(result: dict[str, Any], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default=None, help="weights (default: promoted detector)")
-    ap.add_argument("--imgsz", type=int, default=416)
+    ap.add_argument("--imgsz", type=int, default=None, help="default: the size it was trained at")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument(
         "--quick", action="store_true", help="150 PETS frames, 100 per Intel clip, 1 Ped2 clip"
@@ -347,6 +347,14 @@ def main() -> None:
     from monitor.registry import resolve_model
 
     weights = resolve_model(args.weights)
+    if args.imgsz is None:
+        from monitor.runtime import configure_offline
+
+        configure_offline()
+        from ultralytics import YOLO
+
+        own = YOLO(str(weights)).overrides.get("imgsz") or 640
+        args.imgsz = int(max(own) if isinstance(own, (list, tuple)) else own)
     modes = args.modes or (QUICK_MODES if args.quick else list(MODES))
     base = yaml.safe_load(args.config.read_text()) or {}
     n_pets, n_intel = (150, 100) if args.quick else (10**6, 10**6)

@@ -90,7 +90,10 @@ SHIFTS: dict[str, Shift] = {
 
 def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[str, Any]]:
     """Detector configs: the students (default: the promoted one), each also through its INT8
-    OpenVINO export when registered with one, both teachers, the old person-only default."""
+    OpenVINO export when registered with one, both teachers, the old person-only default.
+
+    A student written ``NAME@SIZE`` runs at inference size SIZE instead of its own.
+    """
     registry = ModelRegistry(models_dir)
     if not students:
         promoted = registry.promoted("detector")
@@ -98,9 +101,11 @@ def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[s
     known = {mv.version: mv for mv in registry.list("detector")}
     out: dict[str, dict[str, Any]] = {}
     for student in students:
-        out[f"{student} (.pt)"] = {"backend": "ultralytics", "weights": student}
-        if "openvino-int8" in getattr(known.get(student), "variants", {}):
-            out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": student}
+        name, _, size = student.partition("@")
+        at = {"imgsz": int(size)} if size else {}
+        out[f"{student} (.pt)"] = {"backend": "ultralytics", "weights": name, **at}
+        if "openvino-int8" in getattr(known.get(name), "variants", {}):
+            out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": name, **at}
     out["NanoDet (teacher)"] = {"backend": "nanodet"}
     out["CenterNet (teacher)"] = {"backend": "centernet"}
     out["pets09-person-v1 (old default)"] = {
@@ -111,14 +116,14 @@ def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[s
 
 
 def detector_for(spec: dict[str, Any], models_dir: Path) -> Any:
-    """The deployed detector of one ``models_under_test`` entry, at conf 0.001 on the CPU."""
+    """The deployed detector of one ``models_under_test`` entry, at conf 0.001 on the CPU, at the
+    model's own input size unless the entry names one."""
     backend = spec["backend"]
-    fields: dict[str, Any] = {"conf": 0.001, "device": "cpu"}
+    fields: dict[str, Any] = {"conf": 0.001, "device": "cpu", "imgsz": spec.get("imgsz")}
     if backend == "auto":  # the registry picks the INT8 OpenVINO export on a CPU
-        fields.update(weights=spec["weights"], imgsz=416, batch=1)
+        fields.update(weights=spec["weights"], batch=1)
     elif "weights" in spec:
         fields["weights"] = str(resolve_model(spec["weights"], "detector", models_dir))
-        fields["imgsz"] = 416
     return create_detector(BACKENDS[backend][0].model_validate(fields))
 
 
@@ -148,7 +153,7 @@ def score(detector: Any, frames: list[LabeledFrame], shift: Shift, seed: int) ->
 def table(report: dict[str, Any]) -> Table:
     """Person mAP50 / mAP50-95 per shift (rows) and model (columns)."""
     models = list(report["models"])
-    t = Table(title="Held-out PETS gt 41-60 under camera shifts: person mAP50 / mAP50-95")
+    t = Table(title=f"{report['frames']} under camera shifts: person mAP50 / mAP50-95")
     t.add_column("shift")
     for m in models:
         t.add_column(m, justify="right")
@@ -167,7 +172,7 @@ def table(report: dict[str, Any]) -> Table:
 
 def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
     """The options every held-out PETS benchmark takes: data, registry, JSON path, seed, the
-    students to score."""
+    students to score, and which labelled frames to score them on."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA / "pets09_s2l1")
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
@@ -177,15 +182,27 @@ def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
         "--student",
         action="append",
         default=[],
-        help="registry version or .pt (repeatable; default: the promoted detector)",
+        help="registry version or .pt, NAME@SIZE for another inference size "
+        "(repeatable; default: the promoted detector)",
+    )
+    ap.add_argument("--gt", type=Path, help="MOT ground truth (default: the sequence's gt/gt.txt)")
+    ap.add_argument(
+        "--frames",
+        default="41-60",
+        help="first-last gt frame to score (default 41-60, the held-out block; the full MOT15 "
+        "gt's 716-795 is the students' validation block)",
     )
     return ap
 
 
-def held_out_frames(data: Path) -> tuple[list[LabeledFrame], dict[str, Any]]:
-    """PETS gt 41-60 and the head of a report on them (what the frames are, how many boxes)."""
-    frames = frames_from_mot(data, frames=(41, 60))
-    head = {"frames": "PETS09-S2L1 gt 41-60 (held out of every training split)",
+def held_out_frames(
+    data: Path, gt: Path | None = None, span: str = "41-60"
+) -> tuple[list[LabeledFrame], dict[str, Any]]:
+    """The scored PETS gt frames (default 41-60) and the head of a report on them."""
+    lo, hi = (int(v) for v in span.split("-"))
+    frames = frames_from_mot(data, labels=gt, frames=(lo, hi))
+    what = "held out of every training split" if (lo, hi) == (41, 60) else f"from {gt or 'gt'}"
+    head = {"frames": f"PETS09-S2L1 gt {lo}-{hi} ({what})",
             "instances": sum(len(f.boxes) for f in frames)}  # fmt: skip
     return frames, head
 
@@ -193,7 +210,7 @@ def held_out_frames(data: Path) -> tuple[list[LabeledFrame], dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON report."""
     args = held_out_parser(__doc__ or "", "camera_shift.json").parse_args(argv)
-    frames, head = held_out_frames(args.data)
+    frames, head = held_out_frames(args.data, args.gt, args.frames)
     report: dict[str, Any] = {**head, "models": {}}
     for name, spec in models_under_test(args.models_dir, args.student).items():
         det = detector_for(spec, args.models_dir)

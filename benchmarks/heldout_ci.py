@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rounds", type=int, default=2000)
     ap.add_argument("--block", type=int, default=5, help="frames per circular block")
     args = ap.parse_args(argv)
-    frames, head = held_out_frames(args.data)
+    frames, head = held_out_frames(args.data, args.gt, args.frames)
     scored = {name: per_frame(detector_for(spec, args.models_dir), frames)
               for name, spec in models_under_test(args.models_dir, args.student).items()}  # fmt: skip
     rng = np.random.default_rng(args.seed)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def table(report: dict[str, Any], reference: str) -> Table:
     """One row per model: mAP50 with both intervals, P(goal), mAP50-95, P(beats NanoDet)."""
-    t = Table(title=f"Held-out PETS gt 41-60, person: 95 % bootstrap intervals "
+    t = Table(title=f"{report['frames']}, person: 95 % bootstrap intervals "
                     f"({report['rounds']} resamples; blocks = circular blocks of frames)")  # fmt: skip
     frames, blocks = list(next(iter(report["models"].values())))
     ref = reference.split()[0]

@@ -43,7 +43,9 @@ def finetune(
     work: Annotated[Path | None, typer.Option(help="Work folder (resume: same folder).")] = None,
     stride: Annotated[int, typer.Option(min=1, help="Take every N-th frame.")] = 1,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
-    imgsz: Annotated[int, typer.Option(min=32)] = 416,
+    imgsz: Annotated[
+        int | None, typer.Option(min=32, help="Training size (default: the base model's own).")
+    ] = None,
     batch: Annotated[int, typer.Option(min=1)] = 16,
     hours: Annotated[float | None, typer.Option(help="Training wall-clock cap.")] = None,
     camera_aug: Annotated[

@@ -274,7 +274,9 @@ def label(
 def export(
     version: Annotated[str, typer.Argument(help="Registered version to export.")],
     data: Annotated[Path, typer.Option(help="data.yaml whose test split checks the export.")],
-    imgsz: Annotated[int, typer.Option(help="Export input size.")] = 416,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Export input size (default: the size it was trained at).")
+    ] = None,
     int8: Annotated[
         bool,
         typer.Option(help="Also INT8 variants (onnxruntime static; OpenVINO IR when installed)."),
@@ -291,7 +293,8 @@ def export(
             f"{version} is an {kind} model; export makes ONNX and INT8 variants of detectors only",
             param_hint="VERSION",
         )
-    report = export_version(registry, version, data, imgsz, int8)
+    size = imgsz or _own_imgsz(str(registry.resolve_path(registry.get(version))), 416)
+    report = export_version(registry, version, data, size, int8)
     table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
     for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
         table.add_column(col)

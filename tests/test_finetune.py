@@ -229,3 +229,16 @@ def test_registered_checkpoints_carry_no_machine_paths(tmp_path: Path) -> None:
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert YOLO(str(dst)).names == YOLO(str(src)).names
+
+
+def test_finetune_trains_at_the_base_models_own_size_unless_told(tmp_path: Path) -> None:
+    """No --imgsz: the size the base was trained at (the registry's record of its training)."""
+    from training.finetune import _base_model
+
+    registry = json.loads((REPO / "models" / "registry.json").read_text())
+    for version in ("pets09-person-v1", registry["promoted"]["detector"]):
+        [entry] = [m for m in registry["models"] if m["version"] == version]
+        req = FinetuneRequest(footage=(), name="x", work=tmp_path, base=version)
+        got, weights, names, own = _base_model(req)
+        assert (got, own) == (version, entry["train_args"]["imgsz"]) and weights.is_file()
+        assert names[0] == "person"

@@ -56,7 +56,7 @@ class FinetuneRequest:
     store: Path | None = None
     stride: int = 1
     epochs: int = 20
-    imgsz: int = 416
+    imgsz: int | None = None  # None: the base model's own training size
     batch: int = 16
     hours: float | None = None
     teacher_conf: float = 0.35
@@ -282,8 +282,9 @@ def write_split(
     return write_dataset(work / "dataset", splits, names)
 
 
-def _base_model(req: FinetuneRequest) -> tuple[str, Path, dict[int, str]]:
-    """The model to start from (the promoted detector unless ``base``): version, weights, names."""
+def _base_model(req: FinetuneRequest) -> tuple[str, Path, dict[int, str], int]:
+    """The model to start from (the promoted detector unless ``base``): version, weights, names
+    and the image size it was trained at (416 when the checkpoint does not say)."""
     from monitor.registry import DEFAULT_MODELS_DIR, ModelRegistry, resolve_model
     from monitor.runtime import configure_offline
 
@@ -296,8 +297,10 @@ def _base_model(req: FinetuneRequest) -> tuple[str, Path, dict[int, str]]:
     configure_offline()
     from ultralytics import YOLO
 
-    names = {int(k): str(v) for k, v in YOLO(str(weights)).names.items()}
-    return version, weights, names
+    model = YOLO(str(weights))
+    names = {int(k): str(v) for k, v in model.names.items()}
+    own = model.overrides.get("imgsz") or 416
+    return version, weights, names, int(max(own) if isinstance(own, (list, tuple)) else own)
 
 
 def _detector_for(weights: Path, device: str) -> Any:
@@ -316,12 +319,13 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
 
     work = req.work
     work.mkdir(parents=True, exist_ok=True)
-    version, weights, names = _base_model(req)
+    version, weights, names, own_imgsz = _base_model(req)
+    imgsz = req.imgsz or own_imgsz
     check_request(work, {
         "footage": [str(p.resolve()) for p in req.footage],
         "labels": [str(p.resolve()) for p in req.labels], "stride": req.stride,
         "teacher": req.teacher, "teacher_conf": req.teacher_conf, "base": version,
-        "store": str(req.store.resolve()) if req.store else None, "imgsz": req.imgsz,
+        "store": str(req.store.resolve()) if req.store else None, "imgsz": imgsz,
     })  # fmt: skip
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
@@ -368,7 +372,7 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         last = work / "runs" / req.name / "weights" / "last.pt"
         cb = lambda e, n, m: progress("train", e / max(n, 1), f"epoch {e}/{n}")  # noqa: E731
         result = train(
-            split["data"], last if last.is_file() else weights, req.epochs, req.imgsz, req.batch,
+            split["data"], last if last.is_file() else weights, req.epochs, imgsz, req.batch,
             project=work / "runs", name=req.name, hours=req.hours, resume=last.is_file(),
             device=req.device, on_epoch=cb, **req.train_overrides,
         )  # fmt: skip
@@ -387,7 +391,7 @@ def run_finetune(req: FinetuneRequest, progress: Progress) -> dict[str, Any]:
         metrics = {"heldout_before": before, "heldout_after": after, "base": version}
         mv = copy_and_register(registry, req.name, result_from_run(run), split["data"],
                                parent=version, promote=req.promote and better, metrics=metrics)  # fmt: skip
-        fast = add_openvino_int8_or_log(registry, mv.version, Path(split["data"]), req.imgsz)
+        fast = add_openvino_int8_or_log(registry, mv.version, Path(split["data"]), imgsz)
         return {"version": mv.version, "better": better, "promoted": req.promote and better,
                 "before": before, "after": after, "openvino_int8": fast}  # fmt: skip
 
