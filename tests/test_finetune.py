@@ -242,3 +242,27 @@ def test_finetune_trains_at_the_base_models_own_size_unless_told(tmp_path: Path)
         got, weights, names, own = _base_model(req)
         assert (got, own) == (version, entry["train_args"]["imgsz"]) and weights.is_file()
         assert names[0] == "person"
+
+
+def test_registry_records_portable_training_args(tmp_path: Path) -> None:
+    """The registry entry names the base and the dataset as the checkpoint does: relative to the
+    repository or ``~/``, never as this machine's absolute paths."""
+    import torch
+
+    from monitor.registry import ModelRegistry
+    from training.trainer import TrainResult
+    from training.workflows import copy_and_register
+
+    repo = tmp_path / "repo"
+    registry = ModelRegistry(repo / "models")
+    best = REPO / "models" / "coco6-student-v9.pt"
+    data = Path.home() / ".cache" / "video-monitor" / "datasets" / "x" / "data.yaml"
+    args = {"model": str(repo / "models" / "base.pt"), "data": str(data), "imgsz": 480,
+            "project": str(tmp_path / "runs")}  # fmt: skip
+    result = TrainResult(best, best, tmp_path, epochs=3, seconds=9.0, args=args)
+    mv = copy_and_register(registry, "m-v2", result, data, parent="m-v1")
+    assert mv.train_args == {"model": "models/base.pt", "data": "~/.cache/video-monitor/datasets/x/data.yaml",
+                             "imgsz": 480, "epochs_run": 3, "train_seconds": 9.0}  # fmt: skip
+    ckpt = torch.load(repo / "models" / "m-v2.pt", map_location="cpu", weights_only=False)
+    assert not any(str(v).startswith(str(repo)) for v in ckpt["train_args"].values())
+    assert ModelRegistry(repo / "models").get("m-v2").train_args == mv.train_args

@@ -86,12 +86,14 @@ def copy_and_register(
 ) -> ModelVersion:
     """Copy a run's ``best.pt`` to ``<registry>/<version>.pt`` (without machine paths, see
     ``training.checkpoints``) and register it with its lineage."""
-    from training.checkpoints import write_portable
+    from training.checkpoints import portable_path, write_portable
 
     dst = registry.root / f"{version}.pt"
     registry.root.mkdir(parents=True, exist_ok=True)
-    write_portable(result.best, dst, registry.root.resolve().parent)
-    train_args = {k: v for k, v in result.args.items() if k not in ("project", "data")}
+    repo = registry.root.resolve().parent
+    write_portable(result.best, dst, repo)
+    train_args = {k: portable_path(v, repo) if isinstance(v, str) else v
+                  for k, v in result.args.items() if k != "project"}  # fmt: skip
     train_args.update(epochs_run=result.epochs, train_seconds=result.seconds)
     mv = ModelVersion.new(
         version,
