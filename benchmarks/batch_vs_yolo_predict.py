@@ -348,13 +348,13 @@ def main() -> None:
 
     weights = resolve_model(args.weights)
     if args.imgsz is None:
+        from monitor.detectors.ultralytics import trained_imgsz
         from monitor.runtime import configure_offline
 
         configure_offline()
         from ultralytics import YOLO
 
-        own = YOLO(str(weights)).overrides.get("imgsz") or 640
-        args.imgsz = int(max(own) if isinstance(own, (list, tuple)) else own)
+        args.imgsz = trained_imgsz(YOLO(str(weights)))
     modes = args.modes or (QUICK_MODES if args.quick else list(MODES))
     base = yaml.safe_load(args.config.read_text()) or {}
     n_pets, n_intel = (150, 100) if args.quick else (10**6, 10**6)

@@ -43,18 +43,16 @@ def _own_imgsz(weights: str, fallback: int = 640) -> int:
 
     Evaluating or labelling at another size than training measures a different detector.
     """
+    from monitor.detectors.ultralytics import trained_imgsz
     from monitor.runtime import configure_offline
 
     configure_offline()
     from ultralytics import YOLO
 
     try:
-        imgsz = YOLO(weights).overrides.get("imgsz")
+        return trained_imgsz(YOLO(weights), fallback)
     except Exception:  # noqa: BLE001 - a bad file fails clearly later, at its real use
         return fallback
-    if isinstance(imgsz, (list, tuple)):
-        imgsz = max(imgsz)
-    return int(imgsz) if imgsz else fallback
 
 
 def import_data(

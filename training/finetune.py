@@ -297,10 +297,11 @@ def _base_model(req: FinetuneRequest) -> tuple[str, Path, dict[int, str], int]:
     configure_offline()
     from ultralytics import YOLO
 
+    from monitor.detectors.ultralytics import trained_imgsz
+
     model = YOLO(str(weights))
     names = {int(k): str(v) for k, v in model.names.items()}
-    own = model.overrides.get("imgsz") or 416
-    return version, weights, names, int(max(own) if isinstance(own, (list, tuple)) else own)
+    return version, weights, names, trained_imgsz(model, 416)
 
 
 def _detector_for(weights: Path, device: str) -> Any:

@@ -56,6 +56,15 @@ def load_yolo(yolo: Any, weights: Path) -> Any:
         ) from None
 
 
+def trained_imgsz(model: Any, fallback: int = 640) -> int:
+    """The image size a loaded YOLO model was trained at (its checkpoint's ``imgsz``), else
+    ``fallback``: running or training on at another size measures a different detector."""
+    own = model.overrides.get("imgsz")
+    if isinstance(own, (list, tuple)):
+        own = max(own)
+    return int(own) if own else fallback
+
+
 class UltralyticsDetector:
     """Batched YOLO inference returning one ``Detections`` per frame.
 
@@ -78,7 +87,7 @@ class UltralyticsDetector:
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
         ids = class_ids(cfg.classes, self.class_names, self.weights.name)
         self.class_ids = sorted(ids) if ids is not None else None
-        self.imgsz = int(cfg.imgsz or self.model.overrides.get("imgsz") or 640)
+        self.imgsz = int(cfg.imgsz or trained_imgsz(self.model))
         log.info("detector %s on %s (half=%s)", self.weights.name, self.device, self.half)
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
