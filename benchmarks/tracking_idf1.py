@@ -65,7 +65,9 @@ def run(model: str, camera_motion: str, frames: list[Any], gt: dict[int, Any]) -
     backend = name if name in TEACHERS else "ultralytics"
     cfg = MonitorConfig(
         model=BACKENDS[backend][0].model_validate(fields),
-        tracker=TrackerConfig(camera_motion=camera_motion),  # type: ignore[arg-type]
+        tracker=TrackerConfig(type="bytetrack")
+        if camera_motion == "bytetrack"
+        else TrackerConfig(camera_motion=camera_motion),  # type: ignore[arg-type]
     )
     return pipeline_idf1(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
 
@@ -80,7 +82,12 @@ def main() -> None:
     )
     ap.add_argument("--gt", type=Path, help="MOT gt with identities (default: the sequence's)")
     ap.add_argument("--starts", type=int, nargs="+", default=[0, 3, 6, 10, 15])
-    ap.add_argument("--camera-motion", nargs="+", default=["none", "sparseOptFlow"])
+    ap.add_argument(
+        "--camera-motion",
+        nargs="+",
+        default=["none", "sparseOptFlow"],
+        help="BoT-SORT's camera-motion modes to run, and/or bytetrack (ByteTrack instead)",
+    )
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--json", type=Path, default=REPO / "out" / "bench_tracking_idf1.json")
     args = ap.parse_args()
