@@ -53,6 +53,9 @@ class PerformanceConfig(ConfigBase):
         0.0005, ge=0, le=1, description="Smallest motion region, share of the frame area."
     )
     motion_alpha: float = Field(0.05, gt=0, le=1, description="Background learning rate per frame.")
+    motion_contrast: bool = Field(
+        True, description="Stretch grey levels before differencing, so dark scenes still move."
+    )
     motion_masks: list[list[Point]] = Field(
         default_factory=list, description="Polygons where motion is ignored (trees, clocks)."
     )
@@ -88,7 +91,7 @@ class Gate:
         self.cfg, self.detector, self.tracker = cfg, detector, tracker
         self.motion = MotionDetector(
             cfg.motion_width, cfg.motion_threshold, cfg.motion_min_area, cfg.motion_alpha,
-            cfg.motion_masks, cfg.mask_units == "norm",
+            cfg.motion_masks, cfg.mask_units == "norm", contrast=cfg.motion_contrast,
         )  # fmt: skip
         self.class_names: dict[int, str] = dict(getattr(detector, "class_names", {}))
         hw = getattr(detector, "input_hw", None)

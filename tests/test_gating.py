@@ -164,3 +164,31 @@ def test_shortcuts_off_by_config() -> None:
     assert isinstance(
         Pipeline.from_config(parse_config({"performance": {"detect_every": 2}})).gate, Gate
     )
+
+
+def _night(frames: list[Frame]) -> list[Frame]:
+    """The frames as a low-light camera sees them: a quarter of the exposure, a darkening gamma,
+    sensor noise after the gain (benchmarks/camera_shift.py's night shift)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for f in frames:
+        dark = 255.0 * (f.image.astype(np.float32) / 255.0 * 0.25) ** 1.4
+        noisy = np.clip(dark + rng.normal(0.0, 4.0, f.image.shape), 0, 255).astype(np.uint8)
+        out.append(Frame(f.camera_id, f.index, f.timestamp, noisy))
+    return out
+
+
+def test_night_walkers_keep_the_detector_running(pets_frames: list[Frame]) -> None:
+    """At night a walker differs from the background by a few grey levels: without the contrast
+    stretch the gate stops seeing motion and skips the detector, and the zone alert is lost."""
+    night = _night(pets_frames)
+    zone_alerts = {}
+    detected = {}
+    for contrast in (True, False):
+        pipe, rec = _pipeline({"motion_contrast": contrast}, rules=True)
+        results = _run(pipe, night)
+        detected[contrast] = len(rec.seen)
+        zone_alerts[contrast] = [a for r in results for a in r.alerts if a.rule == "south_lawn"]
+    assert detected[True] >= 0.9 * len(night), detected  # people walk in every frame
+    assert zone_alerts[True], "no south_lawn alert on the night frames"
+    assert detected[False] < 0.5 * len(night), detected  # what the stretch fixes
