@@ -23,6 +23,13 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
 
 
+def split_size(model: str) -> tuple[str, int | None]:
+    """``NAME@SIZE`` (a model at another inference size than its own) as (NAME, SIZE); a plain
+    name as (name, None)."""
+    name, _, size = model.partition("@")
+    return name, int(size) if size else None
+
+
 def device_name(device: str) -> str:
     """``cpu``, or ``cuda:N: <the GPU's name as torch reports it>``."""
     if device == "cpu":

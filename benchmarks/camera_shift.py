@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_report import machine, write_json  # noqa: E402
+from bench_report import machine, split_size, write_json  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -101,8 +101,8 @@ def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[s
     known = {mv.version: mv for mv in registry.list("detector")}
     out: dict[str, dict[str, Any]] = {}
     for student in students:
-        name, _, size = student.partition("@")
-        at = {"imgsz": int(size)} if size else {}
+        name, size = split_size(student)
+        at = {"imgsz": size} if size else {}
         out[f"{student} (.pt)"] = {"backend": "ultralytics", "weights": name, **at}
         if "openvino-int8" in getattr(known.get(name), "variants", {}):
             out[f"{student} INT8 IR (CPU default)"] = {"backend": "auto", "weights": name, **at}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_report import machine, write_json  # noqa: E402
+from bench_report import machine, split_size, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,12 +54,8 @@ def run(model: str, camera_motion: str, frames: list[Any], gt: dict[int, Any]) -
     from monitor.registry import resolve_model
     from training.evaluation import pipeline_idf1
 
-    name, _, size = model.partition("@")  # NAME@SIZE: another inference size than its own
-    fields: dict[str, Any] = {
-        "classes": ["person"],
-        "device": "cpu",
-        "imgsz": int(size or 0) or None,
-    }
+    name, size = split_size(model)
+    fields: dict[str, Any] = {"classes": ["person"], "device": "cpu", "imgsz": size}
     if name not in TEACHERS:
         fields["weights"] = str(resolve_model(name))
     backend = name if name in TEACHERS else "ultralytics"

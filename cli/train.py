@@ -285,13 +285,14 @@ def export(
     from training.workflows import export_version
 
     registry = _registry(models_dir)
-    kind = registry.get(version).kind
-    if kind != "detector":
+    mv = registry.get(version)
+    if mv.kind != "detector":
         raise typer.BadParameter(
-            f"{version} is an {kind} model; export makes ONNX and INT8 variants of detectors only",
+            f"{version} is an {mv.kind} model; export makes ONNX and INT8 variants of detectors "
+            "only",
             param_hint="VERSION",
         )
-    size = imgsz or _own_imgsz(str(registry.resolve_path(registry.get(version))), 416)
+    size = imgsz or _own_imgsz(str(registry.resolve_path(mv)), 416)
     report = export_version(registry, version, data, size, int8)
     table = Table(title=f"{version} exports (test split, onnxruntime CPU)")
     for col in ("variant", "mAP50", "mAP50-95", "ms/frame", "MB"):
