@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import machine, split_size, write_json  # noqa: E402
@@ -46,8 +47,15 @@ def gt_identities(
 TEACHERS = ("nanodet", "centernet")
 
 
-def run(model: str, camera_motion: str, frames: list[Any], gt: dict[int, Any]) -> float:
-    """IDF1 of one fresh pipeline over ``frames`` (batches of 8, as the batch driver runs)."""
+def run(
+    model: str,
+    camera_motion: str,
+    frames: list[Any],
+    gt: dict[int, Any],
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> float:
+    """IDF1 of one fresh pipeline over ``frames`` (batches of 8, as the batch driver runs);
+    ``overrides`` holds ``model``/``tracker`` fields set on top (``--set``)."""
     from monitor.config import MonitorConfig, TrackerConfig
     from monitor.detectors import BACKENDS
     from monitor.pipeline import Pipeline
@@ -55,15 +63,19 @@ def run(model: str, camera_motion: str, frames: list[Any], gt: dict[int, Any]) -
     from training.evaluation import pipeline_idf1
 
     name, size = split_size(model)
+    overrides = overrides or {}
     fields: dict[str, Any] = {"classes": ["person"], "device": "cpu", "imgsz": size}
+    fields.update(overrides.get("model", {}))
     if name not in TEACHERS:
         fields["weights"] = str(resolve_model(name))
     backend = name if name in TEACHERS else "ultralytics"
     cfg = MonitorConfig(
         model=BACKENDS[backend][0].model_validate(fields),
-        tracker=TrackerConfig(type="bytetrack")
-        if camera_motion == "bytetrack"
-        else TrackerConfig(camera_motion=camera_motion),  # type: ignore[arg-type]
+        tracker=TrackerConfig.model_validate(
+            {"type": "bytetrack"} | overrides.get("tracker", {})
+            if camera_motion == "bytetrack"
+            else {"camera_motion": camera_motion} | overrides.get("tracker", {})
+        ),
     )
     return pipeline_idf1(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
 
@@ -84,12 +96,27 @@ def main() -> None:
         default=["none", "sparseOptFlow"],
         help="BoT-SORT's camera-motion modes to run, and/or bytetrack (ByteTrack instead)",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="config field on top of the defaults, e.g. tracker.new_track_thresh=0.5 or "
+        "model.iou=0.6 (repeatable)",
+    )
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--json", type=Path, default=REPO / "out" / "bench_tracking_idf1.json")
     args = ap.parse_args()
     from monitor.runtime import configure_offline
 
     configure_offline()
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot) or section not in ("model", "tracker"):
+            ap.error(f"--set {item}: expected model.FIELD=VALUE or tracker.FIELD=VALUE")
+        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
     from monitor.sources import FrameSource, discover_inputs
 
     seq = args.data / "pets09_s2l1"
@@ -109,14 +136,14 @@ def main() -> None:
     for model in args.model or ["promoted"]:
         row: dict[str, Any] = {"model": model}
         for mode in args.camera_motion:
-            scores = [run(model, mode, frames[s:], gt) for s in args.starts]
+            scores = [run(model, mode, frames[s:], gt, overrides) for s in args.starts]
             row[mode] = round(statistics.mean(scores), 3)
             row[f"{mode} per start"] = [round(x, 3) for x in scores]
         rows.append(row)
         print(f"{model:24s}" + "".join(f"  {m} {row[m]:.3f}" for m in args.camera_motion))
     report = {"metric": f"person IDF1, PETS09-S2L1 gt frames 1-{len(gt)} "
                         f"({args.gt or 'the shared gt'}), mean over start frames",
-              "starts": args.starts, "rows": rows, "machine": machine()}  # fmt: skip
+              "starts": args.starts, "overrides": overrides, "rows": rows, "machine": machine()}  # fmt: skip
     write_json(report, args.json)
     print(f"wrote {args.json}")
 
