@@ -115,11 +115,13 @@ def models_under_test(models_dir: Path, students: list[str]) -> dict[str, dict[s
     return out
 
 
-def detector_for(spec: dict[str, Any], models_dir: Path) -> Any:
+def detector_for(spec: dict[str, Any], models_dir: Path, iou: float | None = None) -> Any:
     """The deployed detector of one ``models_under_test`` entry, at conf 0.001 on the CPU, at the
-    model's own input size unless the entry names one."""
+    model's own input size unless the entry names one; ``iou`` replaces the default NMS IoU."""
     backend = spec["backend"]
     fields: dict[str, Any] = {"conf": 0.001, "device": "cpu", "imgsz": spec.get("imgsz")}
+    if iou is not None:
+        fields["iou"] = iou
     if backend == "auto":  # the registry picks the INT8 OpenVINO export on a CPU
         fields.update(weights=spec["weights"], batch=1)
     elif "weights" in spec:
@@ -186,6 +188,7 @@ def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
         "(repeatable; default: the promoted detector)",
     )
     ap.add_argument("--gt", type=Path, help="MOT ground truth (default: the sequence's gt/gt.txt)")
+    ap.add_argument("--iou", type=float, help="NMS IoU of every detector (default: the config's)")
     ap.add_argument(
         "--frames",
         default="41-60",
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     frames, head = held_out_frames(args.data, args.gt, args.frames)
     report: dict[str, Any] = {**head, "models": {}}
     for name, spec in models_under_test(args.models_dir, args.student).items():
-        det = detector_for(spec, args.models_dir)
+        det = detector_for(spec, args.models_dir, args.iou)
         report["models"][name] = {s: score(det, frames, fn, args.seed) for s, fn in SHIFTS.items()}
     report["env"] = machine()
     write_json(report, args.json)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--block", type=int, default=5, help="frames per circular block")
     args = ap.parse_args(argv)
     frames, head = held_out_frames(args.data, args.gt, args.frames)
-    scored = {name: per_frame(detector_for(spec, args.models_dir), frames)
+    scored = {name: per_frame(detector_for(spec, args.models_dir, args.iou), frames)
               for name, spec in models_under_test(args.models_dir, args.student).items()}  # fmt: skip
     rng = np.random.default_rng(args.seed)
     everything = np.arange(len(frames))
