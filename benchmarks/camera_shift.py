@@ -192,8 +192,9 @@ def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
     ap.add_argument(
         "--frames",
         default="41-60",
-        help="first-last gt frame to score (default 41-60, the held-out block; the full MOT15 "
-        "gt's 716-795 is the students' validation block)",
+        help="first-last gt frames to score, comma-separated spans allowed (default 41-60, the "
+        "held-out block; with the full MOT15 gt, 716-795 is the students' validation block and "
+        "31-40,61-70 the gap around the held-out block)",
     )
     return ap
 
@@ -201,11 +202,12 @@ def held_out_parser(doc: str, json_name: str) -> argparse.ArgumentParser:
 def held_out_frames(
     data: Path, gt: Path | None = None, span: str = "41-60"
 ) -> tuple[list[LabeledFrame], dict[str, Any]]:
-    """The scored PETS gt frames (default 41-60) and the head of a report on them."""
-    lo, hi = (int(v) for v in span.split("-"))
-    frames = frames_from_mot(data, labels=gt, frames=(lo, hi))
-    what = "held out of every training split" if (lo, hi) == (41, 60) else f"from {gt or 'gt'}"
-    head = {"frames": f"PETS09-S2L1 gt {lo}-{hi} ({what})",
+    """The scored PETS gt frames (default 41-60; ``span`` is FIRST-LAST[,FIRST-LAST...]) and the
+    head of a report on them."""
+    spans = [tuple(int(v) for v in part.split("-")) for part in span.split(",")]
+    frames = [f for lo, hi in spans for f in frames_from_mot(data, labels=gt, frames=(lo, hi))]
+    what = "held out of every training split" if span == "41-60" else f"from {gt or 'gt'}"
+    head = {"frames": f"PETS09-S2L1 gt {span} ({what})",
             "instances": sum(len(f.boxes) for f in frames)}  # fmt: skip
     return frames, head
 
