@@ -53,14 +53,15 @@ def run(
     frames: list[Any],
     gt: dict[int, Any],
     overrides: dict[str, dict[str, Any]] | None = None,
-) -> float:
+) -> Any:
     """IDF1 of one fresh pipeline over ``frames`` (batches of 8, as the batch driver runs);
-    ``overrides`` holds ``model``/``tracker`` fields set on top (``--set``)."""
+    ``overrides`` holds ``model``/``tracker`` fields set on top (``--set``); returns the
+    ``training.evaluation.IdentityScore``."""
     from monitor.config import MonitorConfig, TrackerConfig
     from monitor.detectors import BACKENDS
     from monitor.pipeline import Pipeline
     from monitor.registry import resolve_model
-    from training.evaluation import pipeline_idf1
+    from training.evaluation import pipeline_identity
 
     name, size = split_size(model)
     overrides = overrides or {}
@@ -77,7 +78,7 @@ def run(
             else {"camera_motion": camera_motion} | overrides.get("tracker", {})
         ),
     )
-    return pipeline_idf1(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
+    return pipeline_identity(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
 
 
 def main() -> None:
@@ -137,10 +138,14 @@ def main() -> None:
         row: dict[str, Any] = {"model": model}
         for mode in args.camera_motion:
             scores = [run(model, mode, frames[s:], gt, overrides) for s in args.starts]
-            row[mode] = round(statistics.mean(scores), 3)
-            row[f"{mode} per start"] = [round(x, 3) for x in scores]
+            row[mode] = round(statistics.mean(x.idf1 for x in scores), 3)
+            row[f"{mode} per start"] = [round(x.idf1, 3) for x in scores]
+            for key in ("idp", "idr", "switches", "track_ids"):
+                row[f"{mode} {key}"] = [round(getattr(x, key), 3) for x in scores]
         rows.append(row)
-        print(f"{model:24s}" + "".join(f"  {m} {row[m]:.3f}" for m in args.camera_motion))
+        print(f"{model:24s}" + "".join(
+            f"  {m} {row[m]:.3f} (switches {statistics.mean(row[f'{m} switches']):.0f}, "
+            f"ids {statistics.mean(row[f'{m} track_ids']):.0f})" for m in args.camera_motion))  # fmt: skip
     report = {"metric": f"person IDF1, PETS09-S2L1 gt frames 1-{len(gt)} "
                         f"({args.gt or 'the shared gt'}), mean over start frames",
               "starts": args.starts, "overrides": overrides, "rows": rows, "machine": machine()}  # fmt: skip

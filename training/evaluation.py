@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,27 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
-def idf1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> float:
-    """IDF1 (Ristani et al. 2016) of tracks against ground-truth identities.
+@dataclass(frozen=True)
+class IdentityScore:
+    """How well tracks keep the identities of ground-truth people.
+
+    ``idf1`` (Ristani et al. 2016) with its precision ``idp`` and recall ``idr``; ``switches``
+    counts the times a person's matched track id changed from the one before (IoU >= 0.5, best
+    box per person), ``track_ids`` the distinct confirmed ids. On one sequence IDF1 can swing on a
+    few long swaps, so the counts are reported beside it.
+    """
+
+    idf1: float
+    idp: float
+    idr: float
+    switches: int
+    track_ids: int
+
+
+def identity_score(
+    frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+) -> IdentityScore:
+    """:class:`IdentityScore` of tracks against ground-truth identities.
 
     ``frames`` yields ``(gt_xyxy, gt_ids, track_xyxy, track_ids)`` per frame. A box pair counts
     at IoU >= 0.5; IDF1 is twice the pairs kept by the best one-to-one gt-to-track id mapping,
@@ -41,33 +61,60 @@ def idf1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     Example:
         >>> a, b = np.array([[0, 0, 10, 10.0]]), np.array([[20, 20, 30, 30.0]])
         >>> frame = lambda ids: (np.vstack([a, b]), np.array([1, 2]), np.vstack([a, b]), ids)
-        >>> idf1([frame(np.array([7, 8])), frame(np.array([7, 8]))])
+        >>> identity_score([frame(np.array([7, 8])), frame(np.array([7, 8]))]).idf1
         1.0
-        >>> idf1([frame(np.array([7, 8])), frame(np.array([8, 7]))])  # the ids swap halfway
-        0.5
+        >>> s = identity_score([frame(np.array([7, 8])), frame(np.array([8, 7]))])  # ids swap
+        >>> s.idf1, s.switches, s.track_ids
+        (0.5, 2, 2)
     """
     from scipy.optimize import linear_sum_assignment
 
     together: Counter[tuple[int, int]] = Counter()
-    n_gt = n_tracked = 0
+    last: dict[int, int] = {}
+    n_gt = n_tracked = switches = 0
+    seen: set[int] = set()
     for gt_xyxy, gt_ids, xyxy, ids in frames:
         n_gt, n_tracked = n_gt + len(gt_ids), n_tracked + len(ids)
-        if len(gt_ids) and len(ids):
-            for g, t in zip(*np.nonzero(box_iou(gt_xyxy, xyxy) >= 0.5), strict=True):
-                together[(int(gt_ids[g]), int(ids[t]))] += 1
+        seen.update(int(t) for t in ids)
+        if not (len(gt_ids) and len(ids)):
+            continue
+        iou = box_iou(gt_xyxy, xyxy)
+        for g, t in zip(*np.nonzero(iou >= 0.5), strict=True):
+            together[(int(gt_ids[g]), int(ids[t]))] += 1
+        for g, t in enumerate(iou.argmax(1)):
+            if iou[g, t] >= 0.5:
+                person, track = int(gt_ids[g]), int(ids[t])
+                switches += person in last and last[person] != track
+                last[person] = track
     if not together:
-        return 0.0
+        return IdentityScore(0.0, 0.0, 0.0, switches, len(seen))
     people, tracks = sorted({p for p, _ in together}), sorted({t for _, t in together})
     counts = np.array([[together[(p, t)] for t in tracks] for p in people])
     rows, cols = linear_sum_assignment(-counts)
-    return 2 * float(counts[rows, cols].sum()) / (n_gt + n_tracked)
+    kept = float(counts[rows, cols].sum())
+    return IdentityScore(
+        2 * kept / (n_gt + n_tracked), kept / max(n_tracked, 1), kept / max(n_gt, 1),
+        switches, len(seen),
+    )  # fmt: skip
 
 
-def pipeline_idf1(
+def idf1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """IDF1 of :func:`identity_score`.
+
+    Example:
+        >>> a = np.array([[0, 0, 10, 10.0]])
+        >>> idf1([(a, np.array([1]), a, np.array([7]))])
+        1.0
+    """
+    return identity_score(frames).idf1
+
+
+def pipeline_identity(
     pipe: Any, frames: Sequence[Any], truth: Callable[[Any], tuple[np.ndarray, np.ndarray]]
-) -> float:
-    """:func:`idf1` of a ``monitor.pipeline.Pipeline``'s detector and tracker over ``frames``
-    (batches of 8, as the batch driver runs); ``truth(frame)`` gives its gt ``(xyxy, ids)``."""
+) -> IdentityScore:
+    """:func:`identity_score` of a ``monitor.pipeline.Pipeline``'s detector and tracker over
+    ``frames`` (batches of 8, as the batch driver runs); ``truth(frame)`` gives its gt
+    ``(xyxy, ids)``."""
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         for i in range(0, len(frames), 8):
@@ -79,7 +126,14 @@ def pipeline_idf1(
                 keep = ids >= 0  # boxes not (yet) on a confirmed track have id -1
                 yield (*truth(frame), tracked.xyxy[keep], ids[keep])
 
-    return idf1(pairs())
+    return identity_score(pairs())
+
+
+def pipeline_idf1(
+    pipe: Any, frames: Sequence[Any], truth: Callable[[Any], tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """IDF1 of :func:`pipeline_identity`."""
+    return pipeline_identity(pipe, frames, truth).idf1
 
 
 def match(truth: Sequence[Box], preds: Sequence[Box]) -> np.ndarray:
