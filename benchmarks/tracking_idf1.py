@@ -70,13 +70,12 @@ def run(
     if name not in TEACHERS:
         fields["weights"] = str(resolve_model(name))
     backend = name if name in TEACHERS else "ultralytics"
+    mode = (
+        {"type": "bytetrack"} if camera_motion == "bytetrack" else {"camera_motion": camera_motion}
+    )
     cfg = MonitorConfig(
         model=BACKENDS[backend][0].model_validate(fields),
-        tracker=TrackerConfig.model_validate(
-            {"type": "bytetrack"} | overrides.get("tracker", {})
-            if camera_motion == "bytetrack"
-            else {"camera_motion": camera_motion} | overrides.get("tracker", {})
-        ),
+        tracker=TrackerConfig.model_validate(mode | overrides.get("tracker", {})),
     )
     return pipeline_identity(Pipeline.from_config(cfg), frames, lambda f: gt[f.index + 1])
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from monitor.detectors.onnx import nms
 from monitor.runtime import configure_offline
 from monitor.schema import ConfigBase
 from monitor.types import Detections, Frame, Track
@@ -102,20 +103,6 @@ def _new_tracker(cfg: TrackerConfig) -> Any:
     return cls(args=_tracker_args(cfg))
 
 
-def _one_box_per_object(dets: Detections, iou: float) -> np.ndarray:
-    """Indices (in input order) of the boxes per-class NMS at ``iou`` keeps (torchvision)."""
-    import torch
-    from torchvision.ops import batched_nms
-
-    keep = batched_nms(
-        torch.from_numpy(np.ascontiguousarray(dets.xyxy, dtype=np.float32)),
-        torch.from_numpy(np.ascontiguousarray(dets.confidence, dtype=np.float32)),
-        torch.from_numpy(dets.class_id.astype(np.int64)),
-        iou,
-    )
-    return np.sort(keep.numpy())
-
-
 class Tracker:
     """Assigns stable track ids per camera.
 
@@ -146,7 +133,10 @@ class Tracker:
         if cam not in self._trackers:
             self._trackers[cam] = _new_tracker(self.cfg)
         if self.cfg.nms_iou is not None and len(detections) > 1:
-            detections = detections[_one_box_per_object(detections, self.cfg.nms_iou)]
+            kept = nms(
+                detections.xyxy, detections.confidence, detections.class_id, self.cfg.nms_iou
+            )
+            detections = detections[np.sort(kept)]  # per class, as the detectors' own NMS
         data = np.concatenate(
             [detections.xyxy, detections.confidence[:, None], detections.class_id[:, None]], axis=1
         ).astype(np.float32)
