@@ -104,7 +104,7 @@ def test_tracker_nms_stops_duplicate_boxes_from_starting_extra_ids(
 ) -> None:
     """The detector's NMS (IoU 0.7) leaves pairs of person boxes overlapping above 0.5 on PETS;
     ``tracker.nms_iou: 0.5`` tracks one box of each such pair, and the 60 frames end with fewer
-    track ids (measured: 9 -> 7; the gt has 7 people there)."""
+    track ids (measured: 9 -> 7; the gt has 6 people there)."""
     from training.evaluation import box_iou
 
     frames = list(FrameSource.open(discover_inputs([pets_subset])[0]).frames())
