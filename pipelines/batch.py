@@ -47,7 +47,7 @@ __all__ = ["InputOutcome", "is_finished", "process_input", "run_batch"]
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM, turned into the same unwinding as Ctrl-C."""
+    """SIGINT or SIGTERM, unwound like Ctrl-C at a safe point (StopRequest)."""
 
 
 @dataclass
@@ -103,11 +103,13 @@ def _max_det_warning(name: str, hits: int, frames: int, max_det: int) -> str | N
 def process_input(
     source: FrameSource, pipeline: Pipeline, sink: OutputSink, batch: int,
     progress: ProgressFn | None = None, max_det: int | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Every frame of one input through the pipeline into the sink; returns its summary.
 
     The camera's writers are closed even when the input fails half-way; an unfinished input's
-    annotated video and JSONL are deleted (they never appear under their final names).
+    annotated video and JSONL are deleted (they never appear under their final names). ``stop``
+    is called after each frame and raises to end the input early (a signal, see StopRequest).
     """
     name = source.spec.name
     pipeline.reset(name)
@@ -118,6 +120,8 @@ def process_input(
         for res in pipelined(source.frames(), pipeline, batch):
             hits += max_det is not None and len(res.detections) >= max_det
             sink.write(res)
+            if stop:
+                stop()
             if progress and cam.frames % batch == 0:
                 progress(name, cam.frames, source.frame_count)
     except BaseException:
@@ -133,21 +137,42 @@ def process_input(
     return _summary(source, cam, sink.run_id, time.perf_counter() - started)
 
 
+class StopRequest:
+    """SIGINT/SIGTERM during a batch: the first asks the frame loop to stop at the next frame.
+
+    Raising from the signal handler itself could land inside an import or a lock (a
+    KeyboardInterrupt there is swallowed by importlib and can leave the run hanging), so the
+    handler only records the signal and :meth:`check` raises at a safe point. A second signal
+    raises at once, for a run that stopped reaching those points.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.signum is not None:
+            raise Interrupted(f"signal {signum} (second)")
+        self.signum = signum
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` once a signal has arrived."""
+        if self.signum is not None:
+            raise Interrupted(f"signal {self.signum}")
+
+
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """While active, SIGTERM unwinds like Ctrl-C, so the run is recorded ``interrupted``."""
+def _deferred_interrupts() -> Iterator[StopRequest]:
+    """While active, SIGINT and SIGTERM stop the run at the next frame, recorded ``interrupted``."""
+    stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise Interrupted(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _safe(what: str, fn: Callable[[], None]) -> None:
@@ -184,9 +209,12 @@ def run_batch(
         outcomes: list[InputOutcome] = []
         status = "interrupted"
         try:
-            with _sigterm_interrupts():
+            with _deferred_interrupts() as stop:
                 for item in inputs:
-                    outcome = _process_one(cfg, item, out_dir, pipeline, sink, force, fps, progress)
+                    stop.check()
+                    outcome = _process_one(
+                        cfg, item, out_dir, pipeline, sink, force, fps, progress, stop.check
+                    )
                     outcomes.append(outcome)
                     if on_input_done:
                         on_input_done(outcome)
@@ -211,6 +239,7 @@ def _failed(sink: OutputSink, name: str, shown: str, err: BaseException) -> Inpu
 def _process_one(
     cfg: MonitorConfig, item: InputSpec | InputProblem, out_dir: Path, pipeline: Pipeline,
     sink: OutputSink, force: bool, fps: float | None, progress: ProgressFn | None,
+    stop: Callable[[], None] | None = None,
 ) -> InputOutcome:  # fmt: skip
     if isinstance(item, InputProblem):
         return _failed(sink, item.name, item.shown, SourceError(item.error))
@@ -229,7 +258,7 @@ def _process_one(
         source = FrameSource.open(spec, fps)
         sink.record_source(spec.name, shown, "running", fps=source.fps)
         summary = process_input(
-            source, pipeline, sink, cfg.model.batch, progress, cfg.model.max_det
+            source, pipeline, sink, cfg.model.batch, progress, cfg.model.max_det, stop
         )
         summary.update(input=shown, fingerprint=fp)
         _write_json_atomic(out_dir / spec.name / "summary.json", summary)
