@@ -31,7 +31,15 @@ class TrackerConfig(ConfigBase):
     )
     track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association threshold.")
     track_low_thresh: float = Field(0.1, ge=0, le=1, description="Second association threshold.")
-    new_track_thresh: float = Field(0.25, ge=0, le=1, description="Score to start a new track.")
+    new_track_thresh: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Score a box needs to start a new track. 0.5 (ultralytics: 0.25): a spare "
+        "low-score box on a tracked person no longer starts a second id (PETS: 31 ids for 19 "
+        "people instead of 47); someone never scored this high is never tracked, so lower it "
+        "with the rules' min_score on a camera whose people score lower.",
+    )
     track_buffer: int = Field(30, ge=1, description="Frames a lost track is kept.")
     match_thresh: float = Field(0.8, ge=0, le=1, description="IoU matching threshold.")
     fuse_score: bool = Field(True, description="Fuse confidence with IoU when matching.")
