@@ -101,6 +101,33 @@ def _row(alert: dict[str, Any]) -> str:
     return f"{alert['kind']}:{alert['rule']} {alert['start_time']:.1f}-{alert['end_time']:.1f}s"
 
 
+def _span(alert: dict[str, Any], digits: int) -> str:
+    return f"{alert['start_time']:.{digits}f}-{alert['end_time']:.{digits}f}s"
+
+
+def describe_change(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """What differs between two matched alerts, e.g. ``tracks [3] -> [1]`` (an id switch moves
+    an alert to another track with the same span; printing the spans alone hid that).
+
+    Example:
+        >>> x = {"kind": "rule", "rule": "zone", "start_time": 0.0, "end_time": 5.0,
+        ...      "severity": "info", "track_ids": [3]}
+        >>> describe_change(x, dict(x, track_ids=[1], end_time=5.04))
+        'rule:zone 0.00-5.00s -> 0.00-5.04s; tracks [3] -> [1]'
+    """
+    where, parts = f"{a['kind']}:{a['rule']}", []
+    if (a["start_time"], a["end_time"]) != (b["start_time"], b["end_time"]):
+        digits = 1 if _span(a, 1) != _span(b, 1) else 2
+        parts.append(f"{_span(a, digits)} -> {_span(b, digits)}")
+    else:
+        where += f" {_span(a, 1)}"
+    if a.get("severity") != b.get("severity"):
+        parts.append(f"severity {a.get('severity')} -> {b.get('severity')}")
+    if a.get("track_ids") != b.get("track_ids"):
+        parts.append(f"tracks {a.get('track_ids')} -> {b.get('track_ids')}")
+    return f"{where} " + "; ".join(parts)
+
+
 def backtest(
     footage: Annotated[list[str], typer.Argument(help="Videos or frame folders.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="Config A (current).")],
@@ -123,7 +150,7 @@ def backtest(
                       str(d.same), str(len(d.added)), str(len(d.removed)), str(len(d.changed)))  # fmt: skip
         details += [f"+ {name} {_row(x)}" for x in d.added]
         details += [f"- {name} {_row(x)}" for x in d.removed]
-        details += [f"~ {name} {_row(x)} -> {_row(y)}" for x, y in d.changed]
+        details += [f"~ {name} {describe_change(x, y)}" for x, y in d.changed]
     console.print(table)
     for line in details:
         console.print(line)

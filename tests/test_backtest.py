@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.backtest import compare_alerts, run_alerts
+from cli.backtest import compare_alerts, describe_change, run_alerts
 
 
 def _alert(i: str, rule: str, start: float, end: float, **kw: object) -> dict:
@@ -28,6 +28,15 @@ def _alert(i: str, rule: str, start: float, end: float, **kw: object) -> dict:
 def test_compare_alerts(a: list, b: list, expected: tuple[int, int, int, int]) -> None:
     d = compare_alerts(a, b)
     assert (d.same, len(d.added), len(d.removed), len(d.changed)) == expected
+
+
+def test_a_changed_alert_says_what_changed() -> None:
+    """Same span, another track (an id switch): the line names the tracks, not two equal spans."""
+    a = _alert("1", "line", 14.7, 51.6, track_ids=[3, 5])
+    [(x, y)] = compare_alerts([a], [dict(a, id="2", track_ids=[2, 5])]).changed
+    assert describe_change(x, y) == "rule:line 14.7-51.6s tracks [3, 5] -> [2, 5]"
+    moved = describe_change(a, dict(a, end_time=51.63, severity="critical"))
+    assert moved == "rule:line 14.70-51.60s -> 14.70-51.63s; severity info -> critical"
 
 
 def test_backtest_reports_the_alert_only_b_raises(tmp_path: Path, pets_dir: Path) -> None:
