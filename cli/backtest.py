@@ -97,12 +97,12 @@ def run_alerts(
     return {o.path: list((o.summary or {}).get("alerts", [])) for o in outcomes}
 
 
-def _row(alert: dict[str, Any]) -> str:
-    return f"{alert['kind']}:{alert['rule']} {alert['start_time']:.1f}-{alert['end_time']:.1f}s"
-
-
-def _span(alert: dict[str, Any], digits: int) -> str:
+def _span(alert: dict[str, Any], digits: int = 1) -> str:
     return f"{alert['start_time']:.{digits}f}-{alert['end_time']:.{digits}f}s"
+
+
+def _row(alert: dict[str, Any]) -> str:
+    return f"{alert['kind']}:{alert['rule']} {_span(alert)}"
 
 
 def describe_change(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -120,7 +120,7 @@ def describe_change(a: dict[str, Any], b: dict[str, Any]) -> str:
         digits = 1 if _span(a, 1) != _span(b, 1) else 2
         parts.append(f"{_span(a, digits)} -> {_span(b, digits)}")
     else:
-        where += f" {_span(a, 1)}"
+        where = _row(a)
     if a.get("severity") != b.get("severity"):
         parts.append(f"severity {a.get('severity')} -> {b.get('severity')}")
     if a.get("track_ids") != b.get("track_ids"):

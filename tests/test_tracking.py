@@ -99,6 +99,16 @@ def test_no_camera_motion_compensation_costs_little_on_a_fixed_camera(
     assert min(idf1.values()) >= 0.6, idf1
 
 
+def _tracked(pipe: Pipeline, frames: list):  # type: ignore[no-untyped-def]
+    """(frame, detections, tracked) per frame, detected in batches of 8 as the batch driver does."""
+    for i in range(0, len(frames), 8):
+        chunk = frames[i : i + 8]
+        for frame, dets in zip(chunk, pipe.detector.detect(chunk), strict=True):
+            tracked = pipe.tracker.update(frame, dets)
+            assert tracked.tracker_id is not None
+            yield frame, dets, tracked
+
+
 def test_tracker_nms_stops_duplicate_boxes_from_starting_extra_ids(
     detector_weights: Path, pets_subset
 ) -> None:
@@ -118,17 +128,13 @@ def test_tracker_nms_stops_duplicate_boxes_from_starting_extra_ids(
         pipe = Pipeline.from_config(cfg)
         seen: set[int] = set()
         tracked_pairs[nms] = 0
-        for i in range(0, len(frames), 8):
-            chunk = frames[i : i + 8]
-            for frame, dets in zip(chunk, pipe.detector.detect(chunk), strict=True):
-                if nms is None:
-                    strong = dets.xyxy[dets.confidence >= 0.25]
-                    raw_pairs += int((np.triu(box_iou(strong, strong), 1) > 0.5).sum())
-                tracked = pipe.tracker.update(frame, dets)
-                assert tracked.tracker_id is not None
-                boxes = tracked.xyxy[tracked.tracker_id >= 0]
-                tracked_pairs[nms] += int((np.triu(box_iou(boxes, boxes), 1) > 0.5).sum())
-                seen |= set(tracked.tracker_id[tracked.tracker_id >= 0].tolist())
+        for _, dets, tracked in _tracked(pipe, frames):
+            if nms is None:
+                strong = dets.xyxy[dets.confidence >= 0.25]
+                raw_pairs += int((np.triu(box_iou(strong, strong), 1) > 0.5).sum())
+            boxes = tracked.xyxy[tracked.tracker_id >= 0]
+            tracked_pairs[nms] += int((np.triu(box_iou(boxes, boxes), 1) > 0.5).sum())
+            seen |= set(tracked.tracker_id[tracked.tracker_id >= 0].tolist())
         ids[nms] = len(seen)
     assert raw_pairs > 0 and tracked_pairs[None] > 0
     assert tracked_pairs[0.5] == 0
@@ -151,17 +157,13 @@ def test_new_tracks_need_a_box_of_half_score_and_every_person_still_gets_one(
         pipe = Pipeline.from_config(cfg)
         seen: set[int] = set()
         tracked_people: set[int] = set()
-        for i in range(0, len(frames), 8):
-            chunk = frames[i : i + 8]
-            for frame, dets in zip(chunk, pipe.detector.detect(chunk), strict=True):
-                tracked = pipe.tracker.update(frame, dets)
-                assert tracked.tracker_id is not None
-                boxes = tracked.xyxy[tracked.tracker_id >= 0]
-                seen |= set(tracked.tracker_id[tracked.tracker_id >= 0].tolist())
-                gt = gt_tracks[frame.index][1]
-                if len(boxes):
-                    hit = (_iou(gt.xyxy, boxes) >= 0.5).any(axis=1)
-                    tracked_people |= set(gt.tracker_id[hit].tolist())
+        for frame, _, tracked in _tracked(pipe, frames):
+            boxes = tracked.xyxy[tracked.tracker_id >= 0]
+            seen |= set(tracked.tracker_id[tracked.tracker_id >= 0].tolist())
+            gt = gt_tracks[frame.index][1]
+            if len(boxes):
+                hit = (_iou(gt.xyxy, boxes) >= 0.5).any(axis=1)
+                tracked_people |= set(gt.tracker_id[hit].tolist())
         ids[thresh], people[thresh] = len(seen), tracked_people
     all_people = {int(p) for f in frames for p in gt_tracks[f.index][1].tracker_id.tolist()}
     assert people[0.5] == people[0.25] == all_people, (people, all_people)
