@@ -26,7 +26,7 @@ def _root() -> None:
     """Video monitor: detect, track and raise alerts on video; train and evaluate its models."""
 
 
-_COMMAND_MODULES = ("batch", "train", "anomaly", "teachers", "demo", "dashboard", "users", "live", "purge", "finetune", "backtest")  # fmt: skip
+_COMMAND_MODULES = ("batch", "train", "models", "anomaly", "teachers", "demo", "dashboard", "users", "live", "purge", "finetune", "backtest")  # fmt: skip
 
 for _name in _COMMAND_MODULES:
     try:

@@ -29,7 +29,14 @@ class TrackerConfig(ConfigBase):
     type: Literal["botsort", "bytetrack"] = Field(
         "botsort", description="Tracker algorithm (BoT-SORT keeps ids through crossings better)."
     )
-    track_high_thresh: float = Field(0.25, ge=0, le=1, description="First association threshold.")
+    track_high_thresh: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="Score a box needs for the first association (ultralytics: 0.25). 0.4: "
+        "a second, weaker box on a tracked person can only join a track in the low-score "
+        "association; PETS person IDF1 0.776 -> 0.813 with the default detector.",
+    )
     track_low_thresh: float = Field(0.1, ge=0, le=1, description="Second association threshold.")
     new_track_thresh: float = Field(
         0.5,

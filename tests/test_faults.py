@@ -244,7 +244,10 @@ def test_eval_and_label_default_to_the_models_own_imgsz(detector_weights) -> Non
 
     for cmd in (eval_cmd, label):
         assert inspect.signature(cmd).parameters["imgsz"].default is None
-    assert _own_imgsz(str(detector_weights)) == 416
+    import torch
+
+    saved = torch.load(detector_weights, map_location="cpu", weights_only=False)["train_args"]
+    assert _own_imgsz(str(detector_weights)) == saved["imgsz"] != 640  # not ultralytics' default
 
 
 # ------------------------------------------------------------------------------- faults

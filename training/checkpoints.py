@@ -58,3 +58,16 @@ def save_portable(
     torch.save(ckpt, tmp)
     tmp.replace(dst)
     return args
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """An ultralytics checkpoint loaded on the CPU; FileNotFoundError / ValueError name ``path``
+    when it is missing or holds no model."""
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or ckpt.get("model") is None:
+        raise ValueError(f"{path} is not an ultralytics checkpoint (no 'model')")
+    return ckpt

@@ -42,14 +42,12 @@ class Merge:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    import torch
+    from training.checkpoints import load_checkpoint
 
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or ckpt.get("model") is None:
-        raise MergeError(f"{path} is not an ultralytics checkpoint (no 'model')")
-    return ckpt
+    try:
+        return load_checkpoint(path)
+    except ValueError as err:
+        raise MergeError(str(err)) from None
 
 
 def interpolate(
