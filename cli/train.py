@@ -213,7 +213,7 @@ def eval_cmd(
     ] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     imgsz: Annotated[
-        int | None, typer.Option(help="Inference size (default: the model's own).")
+        int | None, typer.Option(help="Inference size of every model (default: each its own).")
     ] = None,
     device: Device = "auto",
     models_dir: ModelsDir = None,
@@ -227,17 +227,18 @@ def eval_cmd(
     refs = list(dict.fromkeys([model, *(compare or [])]))
     models = {ref: ref if ref in TEACHERS else _model_path(ref, models_dir) for ref in refs}
     yolo = {ref: path for ref, path in models.items() if ref not in TEACHERS}
-    size = imgsz or (_own_imgsz(next(iter(yolo.values()))) if yolo else 640)
-    console.print(f"imgsz {size}" + ("" if imgsz else " (the model's own)"))
-    deployed = evaluate_deployed(models, data, split, size, device, models_dir)
-    val = evaluate_all(yolo, data, split, size, teacher_mot, device) if yolo or teacher_mot else {}
+    sizes = {ref: imgsz or _own_imgsz(path) for ref, path in yolo.items()}
+    own = ", ".join(f"{ref} {size}" for ref, size in sizes.items())
+    console.print(f"imgsz {imgsz}" if imgsz else f"imgsz: each model's own ({own})")
+    deployed = evaluate_deployed(models, data, split, imgsz, device, models_dir)
+    val = evaluate_all(yolo, data, split, sizes, teacher_mot, device) if yolo or teacher_mot else {}
     console.print(_table(deployed, val))
     if json_out:
         doc = val_report(val) if val else {}
         doc["deployed"] = {name: {**d.result.to_json(), "runtime": d.runtime,
                                   "ms_per_frame": d.ms_per_frame}
                            for name, d in deployed.items()}  # fmt: skip
-        write_json(json_out, {**doc, "split": split, "data": str(data), "imgsz": size})
+        write_json(json_out, {**doc, "split": split, "data": str(data), "imgsz": imgsz or sizes})
         console.print(f"wrote {json_out}")
 
 

@@ -94,17 +94,22 @@ def test_eval_cli_scores_coco_teachers_through_the_deployed_path(
     held_out: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "eval.json"
-    args = ["eval", "--model", "promoted", "--compare", "nanodet", "--data", str(held_out)]
+    args = ["eval", "--model", "promoted", "--compare", "nanodet", "--compare", "pets09-person-v1",
+            "--data", str(held_out)]  # fmt: skip
     res = runner.invoke(app, [*args, "--device", "cpu", "--json", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
+    # without --imgsz each model runs at its own size, as a config leaving model.imgsz empty does
+    assert doc["imgsz"] == {"promoted": 480, "pets09-person-v1": 416}
+    old = doc["deployed"]["pets09-person-v1"]
+    assert old["map50"] == pytest.approx(0.876, abs=0.015)  # its measured held-out AP at 416
     student, teacher = doc["deployed"]["promoted"], doc["deployed"]["nanodet"]
     assert student["instances"] == teacher["instances"] == 120
     assert teacher["runtime"].startswith("nanodet nanodet-coco.onnx")
     # NanoDet's measured held-out person AP (models/TEACHERS.md); the student beats it
     assert teacher["map50"] == pytest.approx(0.867, abs=0.01)
     assert student["map50"] > teacher["map50"] + 0.03 and student["map50_95"] > teacher["map50_95"]
-    assert set(doc["models"]) == {"promoted"}  # ultralytics val for YOLO files only
+    assert set(doc["models"]) == {"promoted", "pets09-person-v1"}  # val: YOLO files only
     assert abs(doc["models"]["promoted"]["map50"] - student["map50"]) < 0.02
 
 

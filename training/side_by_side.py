@@ -33,9 +33,12 @@ class Deployed:
     ms_per_frame: float
 
 
-def deployed_detector(ref: str, imgsz: int, device: str, models_dir: Path | None = None) -> Any:
+def deployed_detector(
+    ref: str, imgsz: int | None, device: str, models_dir: Path | None = None
+) -> Any:
     """The detector a config naming ``ref`` runs: a teacher backend, or ``backend: auto`` with
-    ``ref`` (a weights path) as its weights, at conf 0.001 and one frame per call."""
+    ``ref`` (a weights path) as its weights, at conf 0.001 and one frame per call; ``imgsz``
+    None = the model's own size, as a config that leaves it empty."""
     from monitor.detectors.auto import AutoConfig, AutoDetector
     from monitor.registry import DEFAULT_MODELS_DIR
 
@@ -49,11 +52,12 @@ def evaluate_deployed(
     models: Mapping[str, str],
     data_yaml: str | Path,
     split: str = "test",
-    imgsz: int = 640,
+    imgsz: int | None = None,
     device: str = "cpu",
     models_dir: Path | None = None,
 ) -> dict[str, Deployed]:
-    """Score each model (name -> teacher name or weights path) on ``split`` of ``data_yaml``."""
+    """Score each model (name -> teacher name or weights path) on ``split`` of ``data_yaml``, at
+    ``imgsz`` or (None) each model's own size."""
     from monitor.detectors import describe
 
     frames = split_frames(data_yaml, split, "evaluation")

@@ -8,7 +8,7 @@ ground-truth frames 41-60 held out as the test split no training step sees.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,18 +112,21 @@ def evaluate_all(
     models: dict[str, str],
     data_yaml: str | Path,
     split: str = "test",
-    imgsz: int = 640,
+    imgsz: int | Mapping[str, int] = 640,
     teacher_mot: str | Path | None = None,
     device: str = "cpu",
 ) -> dict[str, EvalResult]:
-    """Evaluate each model, and optionally a MOT ``det.txt`` teacher, on the same split."""
+    """Evaluate each model, and optionally a MOT ``det.txt`` teacher, on the same split;
+    ``imgsz`` is one size for all, or each model's own (name -> size)."""
     from training.evaluation import evaluate_boxes, frame_of, split_labels
     from training.gpu import train_device
     from training.trainer import evaluate
 
     dev = train_device(device)
+    sizes = imgsz if isinstance(imgsz, Mapping) else dict.fromkeys(models, imgsz)
     results = {
-        name: evaluate(path, data_yaml, split, imgsz, device=dev) for name, path in models.items()
+        name: evaluate(path, data_yaml, split, sizes[name], device=dev)
+        for name, path in models.items()
     }
     if teacher_mot:
         truth = split_labels(data_yaml, split)
