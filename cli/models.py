@@ -120,7 +120,10 @@ def models_rollback(kind: str = "detector", models_dir: ModelsDir = None) -> Non
 
 def register(app: typer.Typer) -> None:
     """Add the ``models`` group to the CLI."""
-    models = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
+    models = typer.Typer(
+        help="Model registry: list, register, merge, resize, promote, roll back.",
+        no_args_is_help=True,
+    )
     models.command("list")(models_list)
     models.command("register")(models_register)
     models.command("merge")(models_merge)
