@@ -66,13 +66,13 @@ def test_track_ids_persist_for_walking_people(
 
 def _idf1(pipe: Pipeline, frames: list, gt_tracks) -> float:  # type: ignore[no-untyped-def]
     """IDF1 of the pipeline's tracked boxes against the gt people."""
-    from training.evaluation import pipeline_idf1
+    from training.evaluation import pipeline_identity
 
     def truth(frame):  # type: ignore[no-untyped-def]
         gt = gt_tracks[frame.index][1]
         return gt.xyxy, gt.tracker_id
 
-    return pipeline_idf1(pipe, frames, truth)
+    return pipeline_identity(pipe, frames, truth).idf1
 
 
 def test_no_camera_motion_compensation_costs_little_on_a_fixed_camera(

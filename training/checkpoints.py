@@ -9,7 +9,10 @@ repository become repository-relative, and the ``git`` record is dropped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.registry import ModelRegistry, ModelVersion
 
 
 def portable_path(value: str, repo: Path, home: Path | None = None) -> str:
@@ -71,3 +74,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("model") is None:
         raise ValueError(f"{path} is not an ultralytics checkpoint (no 'model')")
     return ckpt
+
+
+def detector_sources(
+    registry: ModelRegistry, version: str, sources: tuple[str, ...], error: type[ValueError]
+) -> list[ModelVersion]:
+    """The registered detectors a new ``version`` is derived from (merge, resize), checked before
+    its file is written: ``error`` when ``version`` is taken or a source is not a detector."""
+    if any(mv.version == version for mv in registry.list()):
+        raise error(f"version {version!r} is already registered in {registry.file}")
+    found = [registry.get(name) for name in sources]
+    for mv in found:
+        if mv.kind != "detector":
+            raise error(f"{mv.version} is a {mv.kind} model, not a detector")
+    return found

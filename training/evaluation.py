@@ -98,17 +98,6 @@ def identity_score(
     )  # fmt: skip
 
 
-def idf1(frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> float:
-    """IDF1 of :func:`identity_score`.
-
-    Example:
-        >>> a = np.array([[0, 0, 10, 10.0]])
-        >>> idf1([(a, np.array([1]), a, np.array([7]))])
-        1.0
-    """
-    return identity_score(frames).idf1
-
-
 def pipeline_identity(
     pipe: Any, frames: Sequence[Any], truth: Callable[[Any], tuple[np.ndarray, np.ndarray]]
 ) -> IdentityScore:
@@ -127,13 +116,6 @@ def pipeline_identity(
                 yield (*truth(frame), tracked.xyxy[keep], ids[keep])
 
     return identity_score(pairs())
-
-
-def pipeline_idf1(
-    pipe: Any, frames: Sequence[Any], truth: Callable[[Any], tuple[np.ndarray, np.ndarray]]
-) -> float:
-    """IDF1 of :func:`pipeline_identity`."""
-    return pipeline_identity(pipe, frames, truth).idf1
 
 
 def match(truth: Sequence[Box], preds: Sequence[Box]) -> np.ndarray:

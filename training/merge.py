@@ -113,12 +113,9 @@ def register_merge(
 ) -> ModelVersion:
     """Interpolate two registered detector versions into ``<registry>/<version>.pt`` and register
     it, ``base`` as its parent and the recipe (both sources, ``alpha``) as its ``train_args``."""
-    if any(mv.version == version for mv in registry.list()):
-        raise MergeError(f"version {version!r} is already registered in {registry.file}")
-    mb, mo = registry.get(base), registry.get(other)
-    for mv in (mb, mo):
-        if mv.kind != "detector":
-            raise MergeError(f"{mv.version} is a {mv.kind} model, not a detector")
+    from training.checkpoints import detector_sources
+
+    mb, mo = detector_sources(registry, version, (base, other), MergeError)
     dst = registry.root / f"{version}.pt"
     merge = interpolate(
         registry.resolve_path(mb), registry.resolve_path(mo), alpha, dst,

@@ -28,15 +28,11 @@ def register_resized(
     """Copy ``base``'s checkpoint to ``<registry>/<version>.pt`` with ``imgsz`` as its size and
     register it: ``base`` is its parent, the dataset fingerprint is ``base``'s, no exports (run
     ``monitor export`` for them)."""
-    from training.checkpoints import load_checkpoint, save_portable
+    from training.checkpoints import detector_sources, load_checkpoint, save_portable
 
     if imgsz < 32 or imgsz % 32:
         raise ResizeError(f"imgsz must be a positive multiple of 32, got {imgsz}")
-    if any(mv.version == version for mv in registry.list()):
-        raise ResizeError(f"version {version!r} is already registered in {registry.file}")
-    mb = registry.get(base)
-    if mb.kind != "detector":
-        raise ResizeError(f"{base} is a {mb.kind} model, not a detector")
+    [mb] = detector_sources(registry, version, (base,), ResizeError)
     ckpt = load_checkpoint(registry.resolve_path(mb))
     own = (ckpt.get("train_args") or {}).get("imgsz")
     recipe = {"base": base, "imgsz": imgsz, "trained_at": own}
